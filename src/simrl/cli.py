@@ -1,0 +1,264 @@
+"""The ``simrl`` command: parse, build a configuration, call ``experiments``; nothing else."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from simrl.errors import SimrlError
+
+app = typer.Typer(
+    name="simrl",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train control policies in simulation and tell honestly how good they are.",
+)
+
+ParamOpt = Annotated[
+    list[str] | None, typer.Option("--env-param", help="Fixed simulator parameter, NAME=VALUE (repeatable).")
+]
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _progress_bar(total: int):
+    """A rich progress bar over timesteps, with the latest evaluation mean beside it."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("[bold]training"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[eval]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=_console(stderr=True),
+        transient=False,
+    )
+    task = progress.add_task("train", total=total, eval="")
+
+    def update(step: int, mean: float | None) -> None:
+        if mean is None:
+            progress.update(task, completed=step)
+        else:
+            progress.update(task, completed=step, eval=f"eval {mean:9.1f}")
+
+    return progress, task, update
+
+
+def _run_training(run) -> None:
+    from simrl.experiments.runner import mark_failed
+
+    progress, task, update = _progress_bar(run.total)
+    run.on_progress = update
+    progress.update(task, completed=int(run.model.num_timesteps))
+    try:
+        with progress:
+            run.train()
+    except BaseException as e:
+        mark_failed(run, e)
+        raise
+    _print_summary(run)
+
+
+def _print_summary(run) -> None:
+    from rich.table import Table
+
+    meta = run.meta
+    t = Table(title=f"{run.config.algo} on {run.config.env_id} (seed {run.config.seed})")
+    for col in ("", "mean return", "std", "episodes"):
+        t.add_column(col, justify="right" if col else "left")
+    res = run.evals.results[-1]
+    t.add_row("trained (final)", f"{res.mean():.1f}", f"{res.std():.1f}", str(len(res)))
+    import numpy as np
+
+    with np.load(run.dir / "random_baseline.npz", allow_pickle=False) as npz:
+        rnd = npz["results"]
+    t.add_row("random policy", f"{rnd.mean():.1f}", f"{rnd.std():.1f}", str(len(rnd)))
+    t.add_row("best evaluation", f"{run.evals.best_mean:.1f}", "", "")
+    c = _console()
+    c.print(t)
+    c.print(f"timesteps {meta['timesteps_done']:,}   wall time {meta['wall_time_s']:.1f} s   run folder {run.dir}")
+
+
+@app.command()
+def train(
+    algo: Annotated[str, typer.Argument(help="ppo, sac, td3, a2c, tqc or crossq.")],
+    env_id: Annotated[str, typer.Argument(help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
+    timesteps: Annotated[int | None, typer.Option(help="Total environment steps (default: the preset's).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: drawn and recorded).")] = None,
+    n_envs: Annotated[int | None, typer.Option(help="Parallel training envs (default: the preset's).")] = None,
+    hyperparams: Annotated[
+        Path | None, typer.Option(help="YAML file of hyper-parameters (zoo layout or flat).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Hyper-parameter override KEY=VALUE (repeatable).")
+    ] = None,
+    env_param: ParamOpt = None,
+    randomize: Annotated[
+        list[str] | None, typer.Option(help="Uniform randomization per episode, NAME=LOW:HIGH (repeatable).")
+    ] = None,
+    checkpoints: Annotated[str, typer.Option(help="Checkpoint percentages.")] = "25,50,100",
+    eval_freq: Annotated[
+        int | None, typer.Option(help="Evaluate every N timesteps (default: 1/20 of the run).")
+    ] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
+    out: Annotated[Path, typer.Option(help="Parent folder of run folders.")] = Path("runs"),
+    name: Annotated[str | None, typer.Option(help="Run folder name (default: <algo>-<env>-s<seed>-<time>).")] = None,
+    device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
+) -> None:
+    """Train ALGO on ENV_ID into a new run folder, with checkpoints and evaluations."""
+    from simrl.experiments import config as cfg
+    from simrl.experiments.runner import start
+
+    config = cfg.resolve(
+        algo,
+        env_id,
+        timesteps=timesteps,
+        seed=seed,
+        n_envs=n_envs,
+        hyperparams_file=hyperparams,
+        sets=set_ or [],
+        env_params=cfg.parse_env_params(env_param or []),
+        randomize=cfg.parse_randomize(randomize or []),
+        checkpoints=cfg.parse_checkpoints(checkpoints),
+        eval_freq=eval_freq,
+        eval_episodes=eval_episodes,
+        device=device,
+    )
+    if name is not None and (not name or "/" in name or name in (".", "..")):
+        raise SimrlError(f"--name '{name}' is not a folder name")
+    run = start(config, out, name, _command_line())
+    _run_training(run)
+
+
+@app.command()
+def resume(run_dir: Annotated[Path, typer.Argument(help="A run folder written by 'simrl train'.")]) -> None:
+    """Continue a run from its newest complete checkpoint to its full timestep count."""
+    from simrl.experiments.runner import resume as resume_run
+
+    run = resume_run(run_dir)
+    _console(stderr=True).print(f"resuming {run_dir} at step {int(run.model.num_timesteps):,} of {run.total:,}")
+    _run_training(run)
+
+
+@app.command("eval")
+def eval_(
+    target: Annotated[Path, typer.Argument(help="A run folder or a model.zip.")],
+    env: Annotated[str | None, typer.Option(help="Env id (required for a model.zip not written by simrl).")] = None,
+    env_param: ParamOpt = None,
+    episodes: Annotated[int | None, typer.Option(help="Episodes (default: the run's eval episodes, else 10).")] = None,
+    model: Annotated[str, typer.Option(help="For a run folder: best, final, or a checkpoint percentage.")] = "best",
+    algo: Annotated[str | None, typer.Option(help="Algorithm, for a model.zip not written by simrl.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+) -> None:
+    """Evaluate a trained policy on fixed seeds, beside the random policy on the same seeds."""
+    from simrl.experiments import config as cfg
+    from simrl.experiments.targets import evaluate_target
+
+    report = evaluate_target(
+        target,
+        env_id=env,
+        env_params=cfg.parse_env_params(env_param or []),
+        episodes=episodes,
+        which=model,
+        algo=algo,
+        device=device,
+    )
+    if json_:
+        print(json.dumps(report))
+        return
+    c = _console()
+    params = ", ".join(f"{k}={v:g}" for k, v in report["env_params"].items()) or "defaults"
+    c.print(f"{report['model']}  on {report['env_id']} ({params}), {report['episodes']} episodes")
+    c.print(f"  trained  {report['mean']:9.2f} ± {report['std']:.2f}")
+    c.print(f"  random   {report['random_mean']:9.2f} ± {report['random_std']:.2f}")
+
+
+@app.command()
+def envs() -> None:
+    """List simrl's environments with their sizes and simulator parameters."""
+    from rich.table import Table
+
+    from simrl.experiments.targets import describe_envs
+
+    t = Table(title="simrl environments")
+    for col in ("id", "obs", "act", "steps", "parameters (default [low, high])"):
+        t.add_column(col)
+    for row in describe_envs():
+        t.add_row(
+            row["id"],
+            str(row["obs"]),
+            str(row["act"]),
+            str(row["max_steps"]),
+            "\n".join(
+                f"{p['name']} = {p['default']:g} [{p['low']:g}, {p['high']:g}] {p['unit']}" for p in row["params"]
+            ),
+        )
+    _console().print(t)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Parent folder of run folders.")] = Path("runs"),
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """The main job: PPO on simrl/Pendulum-v0 with its preset, evaluated against the random policy."""
+    from simrl.experiments import config as cfg
+    from simrl.experiments.runner import default_run_name, start
+
+    config = cfg.resolve("ppo", "simrl/Pendulum-v0", seed=seed)
+    run = start(config, out, "demo-" + default_run_name(config), _command_line())
+    _run_training(run)
+
+
+def _command_line() -> str:
+    return shlex.join(["simrl", *sys.argv[1:]])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user mistakes print one line and exit 2; bugs keep their traceback."""
+    # Typer vendors click privately; reach its exception bases through a public subclass.
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    try:
+        app(args=argv, standalone_mode=False)
+    except SimrlError as e:
+        print(e.line(), file=sys.stderr)
+        raise SystemExit(2) from None
+    except usage_error as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # `simrl` alone: Typer has printed the help
+            raise SystemExit(0) from None
+        hint = (
+            f"see 'simrl {e.ctx.command.name} --help'"
+            if e.ctx and e.ctx.command.name != "simrl"
+            else "see 'simrl --help'"
+        )
+        print(SimrlError(e.format_message(), hint).line(), file=sys.stderr)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        print("simrl: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except typer.Exit as e:
+        raise SystemExit(e.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

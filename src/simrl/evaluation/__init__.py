@@ -1,0 +1,1 @@
+"""Evaluation of any Policy: episodes on fixed seeds, the random baseline."""

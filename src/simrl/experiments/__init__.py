@@ -1,0 +1,1 @@
+"""Workflows that tie the layers together: configuration, training runs, checkpoints."""

@@ -1,0 +1,273 @@
+"""The training configuration: parsed once, at the edge, into a frozen dataclass.
+
+Precedence: preset ``default:`` < preset for the env id < ``--hyperparams FILE`` < ``--set key=value``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simrl.errors import ConfigError, SimrlError
+from simrl.rl.algos import check_keys, get_algo
+
+DEFAULT_CHECKPOINTS = (25, 50, 100)
+_ENV_ID = re.compile(r"-v\d+$")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on; ``config.yaml`` in the run folder is this, resolved."""
+
+    algo: str
+    """Algorithm name: ppo, a2c, sac, td3, tqc or crossq."""
+    env_id: str
+    """A registered Gymnasium id."""
+    timesteps: int
+    """Total environment steps (rounded up to whole collection units, see ``rl.algos.step_unit``)."""
+    seed: int
+    """Seeds the model, the training env and every derived generator."""
+    n_envs: int
+    """Parallel training environments."""
+    hyperparams: dict[str, Any] = field(default_factory=dict)
+    """Constructor hyper-parameters in plain YAML form (``lin_1e-3``, ``activation_fn: tanh``)."""
+    env_params: dict[str, float] = field(default_factory=dict)
+    """Fixed simulator parameters of the training and evaluation env."""
+    randomize: dict[str, list[float]] = field(default_factory=dict)
+    """name -> [low, high]: uniform domain randomization per training episode."""
+    checkpoints: tuple[int, ...] = DEFAULT_CHECKPOINTS
+    """Percentages of ``timesteps`` at which a checkpoint is written (100 always included)."""
+    eval_freq: int = 0
+    """Evaluate every this many timesteps (and at every checkpoint)."""
+    eval_episodes: int = 10
+    """Deterministic episodes per evaluation, on fixed seeds."""
+    device: str = "auto"
+    """Torch device for the networks."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["checkpoints"] = list(self.checkpoints)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        try:
+            d = dict(d)
+            d["checkpoints"] = tuple(d.get("checkpoints", DEFAULT_CHECKPOINTS))
+            return cls(**d)
+        except TypeError as e:
+            raise ConfigError(f"config.yaml does not describe a run: {e}") from None
+
+
+def read_yaml(path: str | Path, what: str) -> Any:
+    """``yaml.safe_load`` of a file, with a one-line error for a missing or invalid file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{what} '{path}' does not exist") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {what} '{path}': {type(e).__name__}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} '{path}' is not valid YAML{where}", "fix the file's syntax") from None
+
+
+def preset_path(algo: str) -> Path:
+    return Path(str(resources.files("simrl") / "configs" / f"{algo}.yaml"))
+
+
+def _blocks(doc: Any, env_id: str, origin: str) -> dict[str, Any]:
+    """Merge a zoo-layout document's ``default:`` and ``<env_id>:`` blocks (or take a flat mapping)."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{origin} must be a mapping of hyper-parameters, got {type(doc).__name__}")
+    if "default" in doc or env_id in doc or any(_ENV_ID.search(str(k)) for k in doc):
+        merged: dict[str, Any] = {}
+        for key in ("default", env_id):
+            block = doc.get(key) or {}
+            if not isinstance(block, dict):
+                raise ConfigError(f"block '{key}' in {origin} must be a mapping")
+            merged.update(copy.deepcopy(block))
+        return merged
+    return copy.deepcopy(doc)
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: YAML scalars and flow collections (``1e-3``, ``[64, 64]``, ``{a: 1}``)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    # YAML 1.1 reads 3e-4 as a string; accept it as the number a user meant.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def split_assignment(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip() or not value.strip():
+        raise ConfigError(f"{option} expects KEY=VALUE, got '{text}'")
+    return key.strip(), value.strip()
+
+
+def apply_set(hyperparams: dict[str, Any], text: str) -> None:
+    """Apply one ``--set key=value`` (dotted keys reach into mappings: ``policy_kwargs.net_arch=[64]``)."""
+    key, raw = split_assignment(text, "--set")
+    parts = key.split(".")
+    node = hyperparams
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: '{part}' is not a mapping")
+        node = child
+    node[parts[-1]] = parse_value(raw)
+
+
+def parse_env_params(items: list[str]) -> dict[str, str]:
+    """``--env-param NAME=VALUE`` items; values are checked against the env's bounds later."""
+    out = {}
+    for item in items:
+        key, value = split_assignment(item, "--env-param")
+        out[key] = value
+    return out
+
+
+def parse_randomize(items: list[str]) -> dict[str, list[float]]:
+    """``--randomize NAME=LOW:HIGH`` items."""
+    out = {}
+    for item in items:
+        key, value = split_assignment(item, "--randomize")
+        lo, sep, hi = value.partition(":")
+        try:
+            bounds = [float(lo), float(hi)]
+        except ValueError:
+            bounds = []
+        if not sep or len(bounds) != 2 or not all(math.isfinite(b) for b in bounds):
+            raise ConfigError(f"--randomize expects NAME=LOW:HIGH with numbers, got '{item}'")
+        if bounds[0] > bounds[1]:
+            raise ConfigError(
+                f"--randomize {key}: low {bounds[0]:g} > high {bounds[1]:g}", "write LOW:HIGH with LOW <= HIGH"
+            )
+        out[key] = bounds
+    return out
+
+
+def parse_checkpoints(text: str) -> tuple[int, ...]:
+    try:
+        pcts = sorted({int(p) for p in text.replace(" ", "").split(",") if p})
+    except ValueError:
+        raise ConfigError(f"--checkpoints expects comma-separated percentages, got '{text}'") from None
+    if not pcts or any(p <= 0 or p > 100 for p in pcts):
+        raise ConfigError(f"--checkpoints percentages must lie in 1..100, got '{text}'")
+    return tuple(sorted(set(pcts) | {100}))
+
+
+def resolve(
+    algo: str,
+    env_id: str,
+    *,
+    timesteps: int | None = None,
+    seed: int | None = None,
+    n_envs: int | None = None,
+    hyperparams_file: str | Path | None = None,
+    sets: list[str] | None = None,
+    env_params: dict[str, Any] | None = None,
+    randomize: dict[str, list[float]] | None = None,
+    checkpoints: tuple[int, ...] = DEFAULT_CHECKPOINTS,
+    eval_freq: int | None = None,
+    eval_episodes: int = 10,
+    device: str = "auto",
+) -> TrainConfig:
+    """Build the run's configuration from presets and overrides, checking every key and value.
+
+    Raises:
+        ConfigError, EnvError: an unknown algorithm, env, key or parameter; a bad value.
+    """
+    from simrl.envs.params import make_sampler
+    from simrl.envs.vec import param_space
+
+    algo = get_algo(algo).name
+    space = param_space(env_id)  # raises for an unknown env id
+
+    hp = (
+        _blocks(read_yaml(preset_path(algo), "preset"), env_id, f"configs/{algo}.yaml")
+        if preset_path(algo).is_file()
+        else {}
+    )
+    check_keys(algo, hp, f"configs/{algo}.yaml")
+    if hyperparams_file is not None:
+        extra = _blocks(read_yaml(hyperparams_file, "hyper-parameter file"), env_id, str(hyperparams_file))
+        check_keys(algo, extra, str(hyperparams_file))
+        hp.update(extra)
+    for text in sets or []:
+        apply_set(hp, text)
+        check_keys(algo, {split_assignment(text, "--set")[0].split(".")[0]: None}, "--set")
+
+    total = timesteps if timesteps is not None else hp.get("n_timesteps")
+    if total is None:
+        raise ConfigError(f"no --timesteps given and no n_timesteps preset for {algo} on {env_id}")
+    total = _positive_int(total, "timesteps")
+    envs = _positive_int(n_envs if n_envs is not None else hp.get("n_envs", 1), "n_envs")
+    hp = {k: v for k, v in hp.items() if k not in ("n_timesteps", "n_envs")}
+    if eval_episodes < 1:
+        raise ConfigError(f"--eval-episodes must be at least 1, got {eval_episodes}")
+    if eval_freq is not None and eval_freq < 1:
+        raise ConfigError(f"--eval-freq must be at least 1, got {eval_freq}")
+    if seed is None:
+        import secrets
+
+        seed = secrets.randbelow(2**31 - 1)
+    if seed < 0:
+        raise ConfigError(f"--seed must be non-negative, got {seed}")
+
+    # Check parameter names and values now, before anything is written.
+    rand = {k: tuple(v) for k, v in (randomize or {}).items()}
+    if (env_params or rand) and not len(space):
+        raise SimrlError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
+    make_sampler(space, env_params, rand)
+    fixed = dict(space.make(env_params)) if env_params else {}
+    fixed = {k: v for k, v in fixed.items() if k in (env_params or {})}
+
+    return TrainConfig(
+        algo=algo,
+        env_id=env_id,
+        timesteps=total,
+        seed=int(seed),
+        n_envs=envs,
+        hyperparams=hp,
+        env_params=fixed,
+        randomize={k: list(v) for k, v in rand.items()},
+        checkpoints=tuple(checkpoints),
+        eval_freq=int(eval_freq) if eval_freq is not None else max(1, total // 20),
+        eval_episodes=int(eval_episodes),
+        device=device,
+    )
+
+
+def _positive_int(value: Any, name: str) -> int:
+    try:
+        out = int(value)
+        ok = out == float(value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok or out <= 0:
+        raise ConfigError(f"{name} must be a positive integer, got '{value}'")
+    return out

@@ -1,0 +1,125 @@
+"""What ``simrl eval`` and ``simrl envs`` need: resolve a target to a model, describe the envs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from simrl.errors import CheckpointError, ConfigError
+from simrl.evaluation.evaluate import evaluate, random_baseline
+
+
+def resolve_model_path(run_dir: Path, which: str) -> Path:
+    """The model.zip of a run folder: ``best``, ``final`` (newest checkpoint) or a percentage."""
+    from simrl.experiments import checkpoint as ckpt
+
+    if which == "best":
+        if (run_dir / "best_model.zip").is_file():
+            return run_dir / "best_model.zip"
+        which = "final"
+    cps = ckpt.complete(run_dir)
+    if which == "final":
+        if not cps:
+            raise CheckpointError(f"run '{run_dir}' has no model yet", "wait for its first checkpoint")
+        return cps[-1] / "model.zip"
+    try:
+        pct = int(which)
+    except ValueError:
+        raise ConfigError(f"--model must be best, final or a checkpoint percentage, got '{which}'") from None
+    path = ckpt.checkpoint_dir(run_dir, pct) / "model.zip"
+    if not path.is_file():
+        have = ", ".join(p.name for p in cps) or "none"
+        raise CheckpointError(f"run '{run_dir}' has no checkpoint {pct}", f"checkpoints: {have}")
+    return path
+
+
+def evaluate_target(
+    target: Path,
+    *,
+    env_id: str | None,
+    env_params: dict[str, Any],
+    episodes: int | None,
+    which: str = "best",
+    algo: str | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Evaluate a run folder's or a model.zip's policy and the random policy on the same seeds.
+
+    Returns mean, std, returns, random_mean, random_std, and what was evaluated.
+    """
+    from simrl.envs.params import make_sampler
+    from simrl.envs.vec import make_vec_env, param_space
+    from simrl.experiments.runner import load_run_config
+    from simrl.rl.io import load_model, read_model_info
+
+    hyperparams = None
+    base_params: dict[str, Any] = {}
+    if target.is_dir():
+        config, _ = load_run_config(target)
+        path = resolve_model_path(target, which)
+        env_id = env_id or config.env_id
+        algo, hyperparams = config.algo, config.hyperparams
+        base_params = dict(config.env_params)
+        episodes = episodes or config.eval_episodes
+    elif target.is_file():
+        path = target
+        info = read_model_info(path)["info"]
+        env_id = env_id or info.get("env_id")
+        if env_id is None:
+            raise ConfigError(f"'{target}' was not written by simrl", "pass --env ENV_ID")
+        base_params = dict(info.get("env_params") or {}) if env_id == info.get("env_id") else {}
+    else:
+        raise CheckpointError(f"'{target}' does not exist", "give a run folder or a model.zip")
+    episodes = episodes or 10
+    if episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    params = (
+        dict(make_sampler(param_space(env_id), {**base_params, **env_params}).params)
+        if len(param_space(env_id))
+        else {}
+    )
+    if env_params and not len(param_space(env_id)):
+        raise ConfigError(f"{env_id} has no simulator parameters")
+    env = make_vec_env(env_id, 1)
+    model = load_model(path, env, algo=algo, hyperparams=hyperparams, device=device)
+    env.close()
+    result = evaluate(model, env_id, episodes, params=params)
+    baseline = random_baseline(env_id, episodes, params=params)
+    return {
+        "model": str(path),
+        "env_id": env_id,
+        "env_params": params,
+        "episodes": episodes,
+        "mean": result.mean,
+        "std": result.std,
+        "returns": result.returns.tolist(),
+        "lengths": result.lengths.tolist(),
+        "random_mean": baseline.mean,
+        "random_std": baseline.std,
+    }
+
+
+def describe_envs() -> list[dict[str, Any]]:
+    """Every registered simrl/* env: sizes, episode limit, parameters."""
+    import gymnasium as gym
+    import numpy as np
+
+    from simrl.envs.vec import param_space
+
+    rows = []
+    for env_id in sorted(k for k in gym.registry if k.startswith("simrl/")):
+        env = gym.make(env_id)
+        rows.append(
+            {
+                "id": env_id,
+                "obs": int(np.prod(env.observation_space.shape)),
+                "act": int(np.prod(env.action_space.shape)),
+                "max_steps": gym.spec(env_id).max_episode_steps,
+                "params": [
+                    {"name": p.name, "default": p.default, "low": p.low, "high": p.high, "unit": p.unit}
+                    for p in param_space(env_id).params
+                ],
+            }
+        )
+        env.close()
+    return rows

@@ -1,0 +1,1 @@
+"""The SB3 adapter: algorithms by name, hyper-parameters to constructor arguments, safe load/save."""

@@ -1,0 +1,194 @@
+"""Algorithms by name, and YAML hyper-parameters turned into SB3 constructor arguments.
+
+Presets follow rl-zoo's layout but hold only plain YAML: schedules are written ``lin_3e-4``,
+activations by name (``tanh``), action noise as ``noise_type``/``noise_std``; nothing is ``eval``-ed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch.nn as nn
+
+from simrl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Algo:
+    name: str
+    module: str
+    cls: str
+    off_policy: bool
+
+
+ALGOS: dict[str, Algo] = {
+    a.name: a
+    for a in (
+        Algo("ppo", "stable_baselines3", "PPO", off_policy=False),
+        Algo("a2c", "stable_baselines3", "A2C", off_policy=False),
+        Algo("sac", "stable_baselines3", "SAC", off_policy=True),
+        Algo("td3", "stable_baselines3", "TD3", off_policy=True),
+        Algo("tqc", "sb3_contrib", "TQC", off_policy=True),
+        Algo("crossq", "sb3_contrib", "CrossQ", off_policy=True),
+    )
+}
+
+# rl-zoo keys that are not constructor arguments; the runner or build_kwargs consumes them.
+ZOO_KEYS = frozenset({"n_timesteps", "n_envs", "policy", "noise_type", "noise_std"})
+# Constructor arguments the runner owns: setting them in a preset would be silently ignored.
+RESERVED = frozenset({"self", "policy", "env", "tensorboard_log", "verbose", "seed", "device", "_init_setup_model"})
+ACTIVATIONS = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+}
+
+
+def get_algo(name: str) -> Algo:
+    try:
+        return ALGOS[name.lower()]
+    except KeyError:
+        raise ConfigError(f"unknown algorithm '{name}'", f"choose one of: {', '.join(ALGOS)}") from None
+
+
+class _GlobalProgress:
+    """Makes schedules see progress over the whole run, not over the current ``learn`` segment.
+
+    simrl trains in segments (one ``learn`` call per checkpoint); SB3 computes progress from the
+    current call's target, which would restart a linear learning-rate schedule at every segment.
+    """
+
+    run_total_timesteps: int = 0
+
+    def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
+        total = self.run_total_timesteps or total_timesteps
+        super()._update_current_progress_remaining(num_timesteps, total)  # type: ignore[misc]
+
+
+@functools.cache
+def algo_class(name: str) -> type:
+    """The SB3 class for ``name``, with run-wide schedule progress. Its saves load with the plain class."""
+    algo = get_algo(name)
+    base = getattr(importlib.import_module(algo.module), algo.cls)
+    return type(algo.cls, (_GlobalProgress, base), {"__module__": __name__})
+
+
+@functools.cache
+def constructor_keys(name: str) -> frozenset[str]:
+    """Hyper-parameters a preset may set for ``name``: its constructor's arguments and the zoo keys."""
+    cls = algo_class(name).__mro__[2]
+    return frozenset(inspect.signature(cls.__init__).parameters) - RESERVED | ZOO_KEYS
+
+
+def check_keys(name: str, hyperparams: dict[str, Any], origin: str) -> None:
+    allowed = constructor_keys(name)
+    for key in hyperparams:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown hyper-parameter '{key}' for {name} (from {origin})", f"known: {', '.join(sorted(allowed))}"
+            )
+
+
+def _schedule(key: str, value: Any) -> Any:
+    from stable_baselines3.common.utils import LinearSchedule
+
+    if isinstance(value, str):
+        if value.startswith("lin_"):
+            try:
+                start = float(value[4:])
+            except ValueError:
+                raise ConfigError(f"'{key}: {value}' is not a schedule", "write lin_<number>") from None
+            return LinearSchedule(start, 0.0, 1.0)
+        try:
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"'{key}: {value}' is not a number or lin_<number>") from None
+    return value
+
+
+def _policy_kwargs(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"policy_kwargs must be a mapping, got '{value}'")
+    out = dict(value)
+    act = out.get("activation_fn")
+    if act is not None:
+        try:
+            out["activation_fn"] = ACTIVATIONS[str(act).lower()]
+        except KeyError:
+            raise ConfigError(f"unknown activation_fn '{act}'", f"choose one of: {', '.join(ACTIVATIONS)}") from None
+    return out
+
+
+def build_kwargs(name: str, hyperparams: dict[str, Any], n_actions: int) -> dict[str, Any]:
+    """Constructor keyword arguments for ``name`` from plain hyper-parameters (zoo keys removed)."""
+    check_keys(name, hyperparams, "the resolved configuration")
+    kwargs = {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS}
+    for key in ("learning_rate", "clip_range", "clip_range_vf"):
+        if key in kwargs and kwargs[key] is not None:
+            kwargs[key] = _schedule(key, kwargs[key])
+    if "policy_kwargs" in kwargs:
+        kwargs["policy_kwargs"] = _policy_kwargs(kwargs["policy_kwargs"])
+    if isinstance(kwargs.get("train_freq"), list):
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    noise_type = hyperparams.get("noise_type")
+    if noise_type is not None:
+        from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
+
+        std = float(hyperparams.get("noise_std", 0.1)) * np.ones(n_actions)
+        kinds = {"normal": NormalActionNoise, "ornstein-uhlenbeck": OrnsteinUhlenbeckActionNoise}
+        if noise_type not in kinds:
+            raise ConfigError(f"unknown noise_type '{noise_type}'", "choose normal or ornstein-uhlenbeck")
+        kwargs["action_noise"] = kinds[noise_type](mean=np.zeros(n_actions), sigma=std)
+    return kwargs
+
+
+def build_model(
+    name: str,
+    env: Any,
+    hyperparams: dict[str, Any],
+    *,
+    seed: int | None = None,
+    device: str = "auto",
+    for_training: bool = True,
+) -> Any:
+    """A new SB3 model of algorithm ``name`` on ``env``.
+
+    ``for_training=False`` shrinks the replay buffer to one transition: enough to load weights and act.
+
+    Raises:
+        ConfigError: a hyper-parameter the algorithm rejects (wrong type, bad value, unknown policy key).
+    """
+    kwargs = build_kwargs(name, hyperparams, int(np.prod(env.action_space.shape)))
+    if not for_training and get_algo(name).off_policy:
+        kwargs["buffer_size"] = 1
+    policy = hyperparams.get("policy", "MlpPolicy")
+    try:
+        return algo_class(name)(policy, env, seed=seed, device=device, verbose=0, **kwargs)
+    except (TypeError, ValueError, AssertionError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"{name} rejected the hyper-parameters: {first}", "check the preset, --hyperparams file and --set values"
+        ) from None
+
+
+def step_unit(model: Any) -> int:
+    """Timesteps one uninterrupted unit of collection takes: checkpoints fall on multiples of it.
+
+    On-policy algorithms collect ``n_steps * n_envs`` before each update; off-policy ones
+    ``train_freq * n_envs`` (in steps) between updates, or ``n_envs`` when counted in episodes.
+    """
+    from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+    from stable_baselines3.common.type_aliases import TrainFrequencyUnit
+
+    if isinstance(model, OnPolicyAlgorithm):
+        return int(model.n_steps) * model.n_envs
+    freq = model.train_freq
+    return (int(freq.frequency) if freq.unit == TrainFrequencyUnit.STEP else 1) * model.n_envs
