@@ -25,6 +25,19 @@ ParamOpt = Annotated[
 ]
 
 
+@app.callback()
+def _options(
+    torch_threads: Annotated[
+        int, typer.Option(help="Torch threads per process. One is fastest for small networks on CPU.")
+    ] = 1,
+) -> None:
+    import torch
+
+    if torch_threads < 1:
+        raise SimrlError(f"--torch-threads must be at least 1, got {torch_threads}")
+    torch.set_num_threads(torch_threads)
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
@@ -230,16 +243,20 @@ def demo(
     _run_training(run)
 
 
+_argv: list[str] = []
+
+
 def _command_line() -> str:
-    return shlex.join(["simrl", *sys.argv[1:]])
+    return shlex.join(["simrl", *_argv])
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user mistakes print one line and exit 2; bugs keep their traceback."""
     # Typer vendors click privately; reach its exception bases through a public subclass.
     usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    _argv[:] = sys.argv[1:] if argv is None else argv
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=list(_argv), standalone_mode=False)
     except SimrlError as e:
         print(e.line(), file=sys.stderr)
         raise SystemExit(2) from None

@@ -121,7 +121,10 @@ class ParamSpace:
         return Params(self, tuple(out))
 
     def from_vector(self, vec: np.ndarray) -> Params:
-        return self.make(dict(zip(self.names, (float(v) for v in vec), strict=True)))
+        vec = np.asarray(vec, dtype=np.float64).ravel()
+        if vec.shape != (len(self),):
+            raise EnvError(f"{self.env_id} has {len(self)} parameters, got a vector of {vec.size}")
+        return self.make(dict(zip(self.names, vec.tolist(), strict=True)))
 
 
 class FixedSampler:

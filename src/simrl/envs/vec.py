@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from simrl.envs.params import ParamSpace, make_sampler
 from simrl.errors import EnvError
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.vec_env import VecEnv
 
 BATCHED = {"simrl/Pendulum-v0"}
 
@@ -82,9 +85,9 @@ def make_vec_env(
     sampler = make_sampler(space, params, randomize)
 
     if env_id in BATCHED:
-        from simrl.envs.pendulum import BatchedPendulum
+        from simrl.envs.batched_pendulum import BatchedPendulum
 
-        venv: VecEnv = BatchedPendulum(
+        venv = BatchedPendulum(
             n_envs, sampler=sampler, render_mode=render_mode, max_episode_steps=spec.max_episode_steps or 200
         )
     else:
@@ -95,6 +98,8 @@ def make_vec_env(
 
 
 def _sb3_vec_env(env_id, n_envs, space, params, randomize, sampler, subprocess, render_mode) -> VecEnv:
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
     from simrl.envs.wrappers import DomainRandomization
 
     def factory() -> Callable[[], gym.Env]:

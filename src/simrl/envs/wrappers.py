@@ -23,8 +23,9 @@ class DomainRandomization(gym.Wrapper):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
-            # Seed first so the parameter draw below is reproducible from the reset seed.
-            self.env.reset(seed=seed)
+            # Seed the env's generator (what gymnasium.Env.reset does with a seed) before drawing,
+            # so the parameters below are reproducible from the reset seed.
+            gym.Env.reset(self.env.unwrapped, seed=seed)
         vector = self.sampler.sample(1, self.env.unwrapped.np_random)[0]
         self.env.unwrapped.set_params(vector)
         obs, info = self.env.reset(options=options)

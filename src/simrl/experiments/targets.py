@@ -60,7 +60,7 @@ def evaluate_target(
         env_id = env_id or config.env_id
         algo, hyperparams = config.algo, config.hyperparams
         base_params = dict(config.env_params)
-        episodes = episodes or config.eval_episodes
+        episodes = config.eval_episodes if episodes is None else episodes
     elif target.is_file():
         path = target
         info = read_model_info(path)["info"]
@@ -70,7 +70,7 @@ def evaluate_target(
         base_params = dict(info.get("env_params") or {}) if env_id == info.get("env_id") else {}
     else:
         raise CheckpointError(f"'{target}' does not exist", "give a run folder or a model.zip")
-    episodes = episodes or 10
+    episodes = 10 if episodes is None else episodes
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     params = (

@@ -41,7 +41,21 @@ ALGOS: dict[str, Algo] = {
 # rl-zoo keys that are not constructor arguments; the runner or build_kwargs consumes them.
 ZOO_KEYS = frozenset({"n_timesteps", "n_envs", "policy", "noise_type", "noise_std"})
 # Constructor arguments the runner owns: setting them in a preset would be silently ignored.
-RESERVED = frozenset({"self", "policy", "env", "tensorboard_log", "verbose", "seed", "device", "_init_setup_model"})
+# ``action_noise`` and ``replay_buffer_class`` are objects, not YAML: use noise_type/noise_std instead.
+RESERVED = frozenset(
+    {
+        "self",
+        "policy",
+        "env",
+        "tensorboard_log",
+        "verbose",
+        "seed",
+        "device",
+        "_init_setup_model",
+        "action_noise",
+        "replay_buffer_class",
+    }
+)
 ACTIVATIONS = {
     "tanh": nn.Tanh,
     "relu": nn.ReLU,
@@ -89,12 +103,44 @@ def constructor_keys(name: str) -> frozenset[str]:
 
 
 def check_keys(name: str, hyperparams: dict[str, Any], origin: str) -> None:
+    import difflib
+
     allowed = constructor_keys(name)
     for key in hyperparams:
         if key not in allowed:
-            raise ConfigError(
-                f"unknown hyper-parameter '{key}' for {name} (from {origin})", f"known: {', '.join(sorted(allowed))}"
-            )
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(allowed))}"
+            raise ConfigError(f"unknown hyper-parameter '{key}' for {name} (from {origin})", hint)
+
+
+def check_types(name: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """Reject values whose type cannot be what the constructor's default and annotation allow.
+
+    Returns the hyper-parameters with integral floats (``buffer_size: 1e6``) made ints where an int is due.
+
+    SB3 stores most arguments unchecked and fails deep inside ``learn``; catching ``batch_size: abc``
+    here keeps the mistake a one-line error before anything is written.
+    """
+    params = inspect.signature(algo_class(name).__mro__[2].__init__).parameters
+    out = dict(hyperparams)
+    for key, value in hyperparams.items():
+        if key not in params or value is None:
+            continue
+        default, note = params[key].default, str(params[key].annotation)
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int) and "tuple" not in note:
+            if isinstance(value, float) and value.is_integer():
+                value = out[key] = int(value)
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float) and "str" not in note and "Schedule" not in note and "Callable" not in note:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        else:
+            continue
+        if not ok:
+            kind = {bool: "true or false", int: "an integer", float: "a number"}[type(default)]
+            raise ConfigError(f"hyper-parameter '{key}' must be {kind}, got '{value}'")
+    return out
 
 
 def _schedule(key: str, value: Any) -> Any:
@@ -130,7 +176,7 @@ def _policy_kwargs(value: Any) -> dict[str, Any]:
 def build_kwargs(name: str, hyperparams: dict[str, Any], n_actions: int) -> dict[str, Any]:
     """Constructor keyword arguments for ``name`` from plain hyper-parameters (zoo keys removed)."""
     check_keys(name, hyperparams, "the resolved configuration")
-    kwargs = {k: v for k, v in hyperparams.items() if k not in ZOO_KEYS}
+    kwargs = {k: v for k, v in check_types(name, hyperparams).items() if k not in ZOO_KEYS}
     for key in ("learning_rate", "clip_range", "clip_range_vf"):
         if key in kwargs and kwargs[key] is not None:
             kwargs[key] = _schedule(key, kwargs[key])

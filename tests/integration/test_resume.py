@@ -1,0 +1,139 @@
+"""Resume: a killed run continues from its newest checkpoint and ends as an uninterrupted run would."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from .conftest import FAST_SAC
+from .test_bad_input import _unfinished_copy
+
+
+def policy_tensors(path: Path) -> dict[str, torch.Tensor]:
+    with zipfile.ZipFile(path) as z:
+        return torch.load(io.BytesIO(z.read("policy.pth")), weights_only=True)
+
+
+def assert_same_model(a: Path, b: Path) -> None:
+    ta, tb = policy_tensors(a), policy_tensors(b)
+    assert ta.keys() == tb.keys()
+    for k in ta:
+        assert torch.equal(ta[k], tb[k]), k
+
+
+PPO_SMALL = [
+    "--set",
+    "n_steps=32",
+    "--set",
+    "batch_size=64",
+    "--set",
+    "n_epochs=2",
+    "--n-envs",
+    "4",
+    "--set",
+    "policy_kwargs={net_arch: [32, 32]}",
+    "--set",
+    "learning_rate=lin_1e-3",
+    "--eval-episodes",
+    "2",
+]
+
+
+@pytest.mark.parametrize(
+    ("algo", "extra"),
+    [("sac", FAST_SAC), ("ppo", PPO_SMALL)],
+)
+def test_resume_equals_uninterrupted(cli, tmp_path, algo, extra):
+    r = cli(
+        "train",
+        algo,
+        "simrl/Pendulum-v0",
+        "--timesteps",
+        "512",
+        "--seed",
+        "5",
+        "--out",
+        tmp_path,
+        "--name",
+        "full",
+        "--eval-freq",
+        "128",
+        *extra,
+    )
+    assert r.code == 0, r.err
+    full = tmp_path / "full"
+    resumed = _unfinished_copy(full, tmp_path / "resumed", keep="025")
+    r = cli("resume", resumed)
+    assert r.code == 0, r.err
+    for name in ("checkpoints/100/model.zip", "checkpoints/050/model.zip", "best_model.zip"):
+        assert_same_model(full / name, resumed / name)
+    with np.load(full / "evaluations.npz") as a, np.load(resumed / "evaluations.npz") as b:
+        np.testing.assert_array_equal(a["timesteps"], b["timesteps"])
+        np.testing.assert_array_equal(a["results"], b["results"])
+    meta = json.loads((resumed / "meta.json").read_text())
+    assert meta["status"] == "done" and meta["resumes"] == 1 and meta["resumed_from"] == 25
+    assert meta["timesteps_done"] == json.loads((full / "meta.json").read_text())["timesteps_done"]
+
+
+@pytest.mark.slow
+def test_sigkill_after_first_checkpoint_then_resume(tmp_path):
+    from stable_baselines3 import SAC
+
+    run = tmp_path / "killed"
+    cmd = [
+        sys.executable,
+        "-m",
+        "simrl.cli",
+        "train",
+        "sac",
+        "simrl/Pendulum-v0",
+        "--timesteps",
+        "2000",
+        "--seed",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--name",
+        "killed",
+        "--checkpoints",
+        "10,50,100",
+        *FAST_SAC,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (run / "checkpoints" / "010" / "state.json").is_file():
+            assert proc.poll() is None, "training ended before its first checkpoint"
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "running" and meta["timesteps_done"] < meta["timesteps_total"]
+
+    r = subprocess.run(
+        [sys.executable, "-m", "simrl.cli", "resume", str(run)], capture_output=True, text=True, timeout=600
+    )
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["status"] == "done"
+    assert meta["timesteps_done"] == meta["timesteps_total"] == 2000
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
+    model = SAC.load(run / "checkpoints" / "100" / "model.zip", device="cpu")
+    assert model.num_timesteps == 2000
+    with np.load(run / "checkpoints" / "100" / "replay_buffer.npz", allow_pickle=False) as buf:
+        assert buf["observations"].shape[0] == 2000
