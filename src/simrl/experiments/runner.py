@@ -397,10 +397,19 @@ def resume(run_dir: Path, on_progress: Callable[[int, float | None], None] | Non
     run = Run(run_dir, config, model, venv, meta)
     run.lock = lock
     cps = ckpt.complete(run_dir)
-    cp = ckpt.read(cps[-1]) if cps else None
-    if cp is not None:
-        read_model_info(cp.path / "model.zip")
-        run.restore(cp)  # raises before anything is written
+    cp = None
+    if cps:
+        try:
+            cp = ckpt.read(cps[-1])
+            read_model_info(cp.path / "model.zip")
+            run.restore(cp)  # raises before anything is written
+        except CheckpointError as e:
+            earlier = (
+                f"remove {cps[-1]} to resume from the checkpoint before it"
+                if len(cps) > 1
+                else ("no earlier checkpoint exists")
+            )
+            raise CheckpointError(e.what, earlier) from None
     # From here on the folder changes: drop what was logged after the checkpoint.
     ckpt.clean_partial(run_dir)
     step = cp.step if cp else 0
