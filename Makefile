@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 export MPLBACKEND := Agg
 export SDL_VIDEODRIVER := dummy
 
-.PHONY: demo test install install-dev lint bench clean
+.PHONY: demo test install install-dev system-deps lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,7 +28,15 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(VENV)/bin/simrl demo
 
-test: install-dev
+# Debian's chromium for the report's browser test (CI fails that test without it; elsewhere it skips).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium not found and cannot install it: the browser test will be skipped"; fi; }
+
+test: install-dev system-deps
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/python -m pytest -q
 

@@ -185,9 +185,9 @@ def eval_(
 ) -> None:
     """Evaluate a trained policy on fixed seeds, beside the random policy on the same seeds."""
     from simrl.experiments import config as cfg
-    from simrl.experiments.targets import evaluate_target
+    from simrl.experiments.targets import evaluate_target, resolve_target
 
-    report = evaluate_target(
+    resolved = resolve_target(
         target,
         env_id=env,
         env_params=cfg.parse_env_params(env_param or []),
@@ -196,6 +196,7 @@ def eval_(
         algo=algo,
         device=device,
     )
+    report = evaluate_target(resolved)
     if json_:
         print(json.dumps(report))
         return
@@ -204,6 +205,35 @@ def eval_(
     c.print(f"{report['model']}  on {report['env_id']} ({params}), {report['episodes']} episodes")
     c.print(f"  trained  {report['mean']:9.2f} ± {report['std']:.2f}")
     c.print(f"  random   {report['random_mean']:9.2f} ± {report['random_std']:.2f}")
+
+
+@app.command()
+def record(
+    target: Annotated[Path, typer.Argument(help="A run folder or a model.zip.")],
+    checkpoint: Annotated[str, typer.Option(help="For a run folder: a percentage, best, final or all.")] = "best",
+    episodes: Annotated[int, typer.Option(help="Episodes per policy.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="The mp4 to write (the gif goes beside it).")] = None,
+    env: Annotated[str | None, typer.Option(help="Env id (default: the run's).")] = None,
+    env_param: ParamOpt = None,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+) -> None:
+    """Record videos (mp4 at full rate, a small gif) of a policy, or of every checkpoint in turn."""
+    from simrl.experiments import config as cfg
+    from simrl.experiments.recording import record as record_video
+
+    rec = record_video(
+        target,
+        checkpoint=checkpoint,
+        episodes=episodes,
+        out=out,
+        env_id=env,
+        env_params=cfg.parse_env_params(env_param or []),
+        device=device,
+    )
+    c = _console()
+    for label, returns in rec.returns.items():
+        c.print(f"  {label:24s} return {', '.join(f'{r:.1f}' for r in returns)}")
+    c.print(f"wrote {rec.mp4} ({rec.frames} frames) and {rec.gif}")
 
 
 @app.command()

@@ -222,7 +222,8 @@ class ParametricPendulum(gym.Env[np.ndarray, np.ndarray]):
     - v0: initial version.
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
+    # One step is DT = 0.05 s, so 20 frames per second is real time (Pendulum-v1 says 30).
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": round(1 / DT)}
     PARAM_SPACE = PARAM_SPACE
 
     def __init__(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +34,31 @@ def resolve_model_path(run_dir: Path, which: str) -> Path:
     return path
 
 
-def evaluate_target(
+@dataclass(frozen=True)
+class Target:
+    """A policy to evaluate or record, with the env and parameters it should meet."""
+
+    model: Any
+    model_path: Path
+    env_id: str
+    params: dict[str, float]
+    episodes: int
+
+
+def resolve_target(
     target: Path,
     *,
-    env_id: str | None,
-    env_params: dict[str, Any],
-    episodes: int | None,
+    env_id: str | None = None,
+    env_params: dict[str, Any] | None = None,
+    episodes: int | None = None,
     which: str = "best",
     algo: str | None = None,
     device: str = "cpu",
-) -> dict[str, Any]:
-    """Evaluate a run folder's or a model.zip's policy and the random policy on the same seeds.
+) -> Target:
+    """Load the policy of a run folder (``which``: best, final or a percentage) or of a model.zip.
 
-    Returns mean, std, returns, random_mean, random_std, and what was evaluated.
+    The env defaults to the run's (or the one recorded in the zip) and its fixed parameters, which
+    ``env_params`` overrides. Raises CheckpointError, ConfigError or EnvError for bad input.
     """
     from simrl.envs.params import make_sampler
     from simrl.envs.vec import make_vec_env, param_space
@@ -59,7 +72,7 @@ def evaluate_target(
         path = resolve_model_path(target, which)
         env_id = env_id or config.env_id
         algo, hyperparams = config.algo, config.hyperparams
-        base_params = dict(config.env_params)
+        base_params = dict(config.env_params) if env_id == config.env_id else {}
         episodes = config.eval_episodes if episodes is None else episodes
     elif target.is_file():
         path = target
@@ -73,23 +86,25 @@ def evaluate_target(
     episodes = 10 if episodes is None else episodes
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
-    params = (
-        dict(make_sampler(param_space(env_id), {**base_params, **env_params}).params)
-        if len(param_space(env_id))
-        else {}
-    )
-    if env_params and not len(param_space(env_id)):
+    space = param_space(env_id)
+    if env_params and not len(space):
         raise ConfigError(f"{env_id} has no simulator parameters")
+    params = dict(make_sampler(space, {**base_params, **(env_params or {})}).params) if len(space) else {}
     env = make_vec_env(env_id, 1)
     model = load_model(path, env, algo=algo, hyperparams=hyperparams, device=device)
     env.close()
-    result = evaluate(model, env_id, episodes, params=params)
-    baseline = random_baseline(env_id, episodes, params=params)
+    return Target(model, path, env_id, params, episodes)
+
+
+def evaluate_target(target: Target) -> dict[str, Any]:
+    """The target's policy and the random policy on the same seeds: mean, std, returns, random_mean..."""
+    result = evaluate(target.model, target.env_id, target.episodes, params=target.params)
+    baseline = random_baseline(target.env_id, target.episodes, params=target.params)
     return {
-        "model": str(path),
-        "env_id": env_id,
-        "env_params": params,
-        "episodes": episodes,
+        "model": str(target.model_path),
+        "env_id": target.env_id,
+        "env_params": target.params,
+        "episodes": target.episodes,
         "mean": result.mean,
         "std": result.std,
         "returns": result.returns.tolist(),

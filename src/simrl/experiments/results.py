@@ -1,0 +1,122 @@
+"""Reading run folders into arrays: what ``simrl report`` and ``simrl compare`` work from."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simrl.errors import CheckpointError, ConfigError, SimrlError
+from simrl.experiments.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class CheckpointEval:
+    pct: int
+    step: int
+    returns: np.ndarray
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run folder's configuration, metadata and evaluations."""
+
+    dir: Path
+    config: TrainConfig
+    meta: dict[str, Any]
+    timesteps: np.ndarray  # (k,)
+    results: np.ndarray  # (k, episodes)
+    random: np.ndarray  # (episodes,)
+    checkpoints: tuple[CheckpointEval, ...]
+
+    @property
+    def final(self) -> np.ndarray:
+        """Returns of the last evaluation (the final policy's)."""
+        return self.results[-1]
+
+    @property
+    def name(self) -> str:
+        return self.dir.name
+
+
+def _npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in keys}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        raise CheckpointError(f"'{path}' is truncated or corrupt ({type(e).__name__})") from None
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read a run folder.
+
+    Raises:
+        CheckpointError: not a run folder, or corrupt files.
+        SimrlError: a run with no evaluation yet.
+    """
+    from simrl.experiments import checkpoint as ckpt
+    from simrl.experiments.runner import load_run_config
+
+    config, meta = load_run_config(run_dir)
+    try:
+        ev = _npz(run_dir / "evaluations.npz", ("timesteps", "results"))
+    except FileNotFoundError:
+        ev = {"timesteps": np.zeros(0)}
+    if len(ev["timesteps"]) == 0:
+        raise SimrlError(f"run '{run_dir}' has no evaluations yet", "wait for its first evaluation or checkpoint")
+    try:
+        random = _npz(run_dir / "random_baseline.npz", ("results",))["results"]
+    except FileNotFoundError:
+        raise CheckpointError(f"run '{run_dir}' has no random_baseline.npz") from None
+    cps = []
+    for path in ckpt.complete(run_dir):
+        if (path / "eval.npz").is_file():
+            state = ckpt.read(path).state
+            cps.append(
+                CheckpointEval(int(path.name), int(state["step"]), _npz(path / "eval.npz", ("results",))["results"])
+            )
+    return RunData(
+        run_dir,
+        config,
+        meta,
+        ev["timesteps"].astype(np.int64),
+        ev["results"].astype(np.float64),
+        random.astype(np.float64),
+        tuple(cps),
+    )
+
+
+def config_value(run: RunData, key: str) -> str:
+    """The value of a config key (dotted for nested ones: ``hyperparams.gamma``) as a label."""
+    node: Any = run.config.to_dict()
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            known = ", ".join(sorted(run.config.to_dict()))
+            raise ConfigError(
+                f"--group-by '{key}' is not a configuration key of '{run.dir}'",
+                f"top-level keys: {known}; nested ones with dots, e.g. hyperparams.gamma",
+            )
+        node = node[part]
+    if isinstance(node, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(node.items())) or "none"
+    return str(node)
+
+
+def group_runs(runs: list[RunData], keys: list[str]) -> dict[str, list[RunData]]:
+    """Runs grouped by the values of ``keys`` (default algo and env id), in first-seen order."""
+    groups: dict[str, list[RunData]] = {}
+    for run in runs:
+        label = " ".join(config_value(run, k) for k in keys)
+        groups.setdefault(label, []).append(run)
+    return groups
+
+
+def write_json(path: Path, obj: Any) -> None:
+    from simrl.utils import atomic
+
+    atomic.write_text(path, json.dumps(obj, indent=2) + "\n")
