@@ -41,7 +41,9 @@ def _options(
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    console = Console(stderr=stderr, highlight=False)
+    # Piped output (logs, CI) would wrap tables at 80 columns; give them room instead.
+    return console if console.is_terminal else Console(stderr=stderr, highlight=False, width=120)
 
 
 def _progress_bar(total: int):
@@ -180,10 +182,18 @@ def eval_(
     episodes: Annotated[int | None, typer.Option(help="Episodes (default: the run's eval episodes, else 10).")] = None,
     model: Annotated[str, typer.Option(help="For a run folder: best, final, or a checkpoint percentage.")] = "best",
     algo: Annotated[str | None, typer.Option(help="Algorithm, for a model.zip not written by simrl.")] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(help="Robustness grid NAME=LOW:HIGH:N (one or two): writes robustness.csv and .png."),
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the grid's files (default: the run folder).")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
 ) -> None:
-    """Evaluate a trained policy on fixed seeds, beside the random policy on the same seeds."""
+    """Evaluate a trained policy on fixed seeds, beside the random policy on the same seeds.
+
+    With --grid, evaluate it on every cell of a grid over one or two simulator parameters instead.
+    """
     from simrl.experiments import config as cfg
     from simrl.experiments.targets import evaluate_target, resolve_target
 
@@ -196,6 +206,9 @@ def eval_(
         algo=algo,
         device=device,
     )
+    if grid:
+        _eval_grid(target, resolved, cfg.parse_grid(grid), out, json_)
+        return
     report = evaluate_target(resolved)
     if json_:
         print(json.dumps(report))
@@ -205,6 +218,34 @@ def eval_(
     c.print(f"{report['model']}  on {report['env_id']} ({params}), {report['episodes']} episodes")
     c.print(f"  trained  {report['mean']:9.2f} ± {report['std']:.2f}")
     c.print(f"  random   {report['random_mean']:9.2f} ± {report['random_std']:.2f}")
+
+
+def _eval_grid(target: Path, resolved, axes, out: Path | None, json_: bool) -> None:
+    from rich.table import Table
+
+    from simrl.experiments.targets import evaluate_robustness, robustness_outputs
+
+    report = evaluate_robustness(resolved, axes, robustness_outputs(target, out))
+    if json_:
+        print(json.dumps(report))
+        return
+    names = list(report["axes"])
+    t = Table(title=f"mean return per cell, {report['episodes']} episodes each ({report['env_id']})")
+    if len(names) == 1:
+        t.add_column(names[0])
+        t.add_column("mean", justify="right")
+        t.add_column("std", justify="right")
+        for v, m, s in zip(report["axes"][names[0]], report["mean"], report["std"], strict=True):
+            t.add_row(f"{v:g}", f"{m:.1f}", f"{s:.1f}")
+    else:
+        t.add_column(f"{names[0]} \\ {names[1]}")
+        for v in report["axes"][names[1]]:
+            t.add_column(f"{v:g}", justify="right")
+        for v, row in zip(report["axes"][names[0]], report["mean"], strict=True):
+            t.add_row(f"{v:g}", *(f"{m:.1f}" for m in row))
+    c = _console()
+    c.print(t)
+    c.print(f"wrote {report['csv']} and {report['png']}")
 
 
 @app.command()
@@ -234,6 +275,59 @@ def record(
     for label, returns in rec.returns.items():
         c.print(f"  {label:24s} return {', '.join(f'{r:.1f}' for r in returns)}")
     c.print(f"wrote {rec.mp4} ({rec.frames} frames) and {rec.gif}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    video: Annotated[bool, typer.Option("--video", help="Also record the final policy.")] = False,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+) -> None:
+    """Write RUN_DIR/plots/*.png and RUN_DIR/report.html (one self-contained page)."""
+    from simrl.experiments.reporting import report as make_report
+
+    r = make_report(run_dir, video=video, device=device)
+    m = r["metrics"]
+    c = _console()
+    c.print(
+        f"final {m['final_mean']:.1f} ± {m['final_std']:.1f}   IQM {m['iqm']:.1f} "
+        f"[{m['iqm_ci'][0]:.1f}, {m['iqm_ci'][1]:.1f}]   random {m['random_mean']:.1f}"
+    )
+    c.print(f"wrote {r['html']} and {len(r['plots'])} plots in {r['seconds']:.1f} s")
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders.")],
+    group_by: Annotated[
+        list[str] | None, typer.Option(help="Config key to group by (repeatable; dotted: hyperparams.gamma).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Folder for compare.json, the plots and compare.html.")] = Path("compare"),
+    grid: Annotated[
+        list[str] | None, typer.Option(help="Robustness grid NAME=LOW:HIGH:N: each group's map and their difference.")
+    ] = None,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+) -> None:
+    """Compare groups of runs: IQM with 95% CIs, probability of improvement, IQM curves, profiles."""
+    from rich.table import Table
+
+    from simrl.experiments import config as cfg
+    from simrl.experiments.reporting import compare as make_compare
+
+    axes = cfg.parse_grid(grid) if grid else None
+    r = make_compare(run_dirs, group_by=group_by, out=out, grid=axes, device=device)
+    t = Table(title="final evaluation return per group (one score per run)")
+    for col in ("group", "runs", "IQM [95% CI]", "mean", "median"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g in r["groups"]:
+        few = " [yellow](warning: fewer than 3)[/]" if g["warning"] else ""
+        ci = f"{g['iqm']:.1f} [{g['iqm_ci'][0]:.1f}, {g['iqm_ci'][1]:.1f}]"
+        t.add_row(g["group"], f"{g['n_runs']}{few}", ci, f"{g['mean']:.1f}", f"{g['median']:.1f}")
+    c = _console()
+    c.print(t)
+    for p in r["probability_of_improvement"]:
+        c.print(f"P({p['x']} > {p['y']}) = {p['p_x_better']:.2f} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}]")
+    c.print(f"wrote {r['html']} and compare.json in {r['seconds']:.1f} s")
 
 
 @app.command()

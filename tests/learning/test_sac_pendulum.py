@@ -17,8 +17,25 @@ from simrl.cli import main
 @pytest.mark.slow
 def test_sac_reaches_minus_250_within_6000_steps(tmp_path):
     try:
-        main(["train", "sac", "simrl/Pendulum-v0", "--timesteps", "6000", "--seed", "0", "--out", str(tmp_path),
-              "--name", "sac", "--eval-freq", "6000", "--checkpoints", "100"])
+        main(
+            [
+                "train",
+                "sac",
+                "simrl/Pendulum-v0",
+                "--timesteps",
+                "6000",
+                "--seed",
+                "0",
+                "--out",
+                str(tmp_path),
+                "--name",
+                "sac",
+                "--eval-freq",
+                "6000",
+                "--checkpoints",
+                "100",
+            ]
+        )
     except SystemExit as e:
         assert not e.code
     run = tmp_path / "sac"

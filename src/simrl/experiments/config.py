@@ -170,6 +170,34 @@ def parse_randomize(items: list[str]) -> dict[str, list[float]]:
     return out
 
 
+MAX_GRID_POINTS = 10_000
+
+
+def parse_grid(items: list[str]) -> list[tuple[str, list[float]]]:
+    """``--grid NAME=LOW:HIGH:N`` items (one or two): N evenly spaced values from LOW to HIGH inclusive."""
+    if len(items) > 2:
+        raise ConfigError(f"--grid takes one or two parameters, got {len(items)}")
+    axes = []
+    for item in items:
+        key, value = split_assignment(item, "--grid")
+        parts = value.split(":")
+        try:
+            lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+            ok = len(parts) == 3 and math.isfinite(lo) and math.isfinite(hi)
+        except (ValueError, IndexError):
+            ok = False
+        if not ok:
+            raise ConfigError(f"--grid expects NAME=LOW:HIGH:N, got '{item}'", "e.g. --grid mass=0.5:2.0:7")
+        if n < 1 or (n == 1 and lo != hi) or lo > hi:
+            raise ConfigError(f"--grid {key}: need LOW <= HIGH and N >= 2 points (N = 1 only when LOW = HIGH)")
+        if key in (a[0] for a in axes):
+            raise ConfigError(f"--grid names '{key}' twice")
+        axes.append((key, [lo + (hi - lo) * i / max(n - 1, 1) for i in range(n)]))
+    if math.prod(len(a[1]) for a in axes) > MAX_GRID_POINTS:
+        raise ConfigError(f"--grid has more than {MAX_GRID_POINTS} cells", "use fewer points")
+    return axes
+
+
 def parse_checkpoints(text: str) -> tuple[int, ...]:
     try:
         pcts = sorted({int(p) for p in text.replace(" ", "").split(",") if p})

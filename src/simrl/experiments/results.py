@@ -107,11 +107,17 @@ def config_value(run: RunData, key: str) -> str:
     return str(node)
 
 
-def group_runs(runs: list[RunData], keys: list[str]) -> dict[str, list[RunData]]:
-    """Runs grouped by the values of ``keys`` (default algo and env id), in first-seen order."""
+def group_runs(runs: list[RunData], keys: list[str] | None = None) -> dict[str, list[RunData]]:
+    """Runs grouped by the values of ``keys`` (default: algo and env id), in first-seen order.
+
+    Labels read ``sac simrl/Pendulum-v0`` for the default, ``key=value ...`` for chosen keys.
+    """
     groups: dict[str, list[RunData]] = {}
     for run in runs:
-        label = " ".join(config_value(run, k) for k in keys)
+        if keys is None:
+            label = f"{run.config.algo} {run.config.env_id}"
+        else:
+            label = " ".join(f"{k}={config_value(run, k)}" for k in keys)
         groups.setdefault(label, []).append(run)
     return groups
 

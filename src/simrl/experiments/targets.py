@@ -138,3 +138,42 @@ def describe_envs() -> list[dict[str, Any]]:
         )
         env.close()
     return rows
+
+
+def robustness_outputs(target_path: Path, out: Path | None) -> Path:
+    """Where ``simrl eval --grid`` writes: ``--out``, else the run folder, else the model's folder."""
+    if out is not None:
+        return out
+    return target_path if target_path.is_dir() else target_path.parent
+
+
+def evaluate_robustness(target: Target, axes: list[tuple[str, list[float]]], out_dir: Path) -> dict[str, Any]:
+    """Evaluate the target on every grid cell; write robustness.csv and robustness.png into ``out_dir``."""
+    import numpy as np
+
+    from simrl.evaluation import plots
+    from simrl.evaluation.robustness import Axis, evaluate_grid
+
+    grid_axes = [Axis(name, np.asarray(values, dtype=np.float64)) for name, values in axes]
+    grid = evaluate_grid(target.model, target.env_id, grid_axes, target.episodes, params=target.params)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grid.to_csv(out_dir / "robustness.csv")
+    nominal = tuple(target.params.get(a.name) for a in grid_axes)
+    plots.robustness(
+        [(a.name, a.values) for a in grid_axes],
+        grid.mean,
+        out_dir / "robustness.png",
+        title=f"mean return over {target.episodes} episodes per cell ({target.env_id})",
+        std=grid.std if len(grid_axes) == 1 else None,
+        mark=nominal if None not in nominal else None,
+    )
+    return {
+        "model": str(target.model_path),
+        "env_id": target.env_id,
+        "episodes": target.episodes,
+        "axes": {a.name: a.values.tolist() for a in grid_axes},
+        "mean": grid.mean.tolist(),
+        "std": grid.std.tolist(),
+        "csv": str(out_dir / "robustness.csv"),
+        "png": str(out_dir / "robustness.png"),
+    }

@@ -1,0 +1,367 @@
+"""``simrl report`` and ``simrl compare``: plots, statistics and one HTML page from run folders."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simrl.errors import ConfigError, SimrlError
+from simrl.experiments.results import RunData, group_runs, load_run, write_json
+
+BOOT_SEED = 0  # bootstrap CIs are reproducible: the same runs give the same report
+FEW_RUNS = 3
+
+
+def _title(run: RunData) -> str:
+    return f"{run.config.algo.upper()} on {run.config.env_id} (seed {run.config.seed})"
+
+
+def run_plots(run: RunData, plots_dir: Path) -> list[tuple[str, Path]]:
+    """Every per-run plot, as (caption, path) in the order the report shows them."""
+    from simrl.evaluation import plots
+
+    mean, std = run.results.mean(axis=1), run.results.std(axis=1)
+    t = _title(run)
+    out = [
+        (
+            "Evaluation return over training (mean ± std over episodes).",
+            plots.learning_curve(run.timesteps, mean, std, plots_dir / "learning_curve.png", title=t),
+        ),
+        (
+            "The same curve over the random policy's band, on the same episode seeds.",
+            plots.comparison(run.timesteps, mean, std, run.random, plots_dir / "comparison.png", title=t),
+        ),
+    ]
+    if run.checkpoints:
+        labels = [f"{c.pct}%" for c in run.checkpoints]
+        out.append(
+            (
+                "Mean return at each checkpoint (error bars: std over episodes).",
+                plots.checkpoint_means(
+                    labels,
+                    [c.returns.mean() for c in run.checkpoints],
+                    [c.returns.std() for c in run.checkpoints],
+                    plots_dir / "checkpoint_means.png",
+                    title=t,
+                    random_mean=float(run.random.mean()),
+                    random_std=float(run.random.std()),
+                ),
+            )
+        )
+    for c in run.checkpoints:
+        name = f"{c.pct:03d}"
+        label = f"checkpoint {c.pct}% (step {c.step:,}): trained vs random"
+        out.append(
+            (
+                f"Checkpoint {c.pct}%: trained vs random, one point per episode.",
+                plots.boxplot(c.returns, run.random, plots_dir / f"boxplot_{name}.png", title=label),
+            )
+        )
+        out.append(
+            (
+                f"Checkpoint {c.pct}%: distribution of episode returns.",
+                plots.histogram(c.returns, run.random, plots_dir / f"hist_{name}.png", title=label),
+            )
+        )
+    return out
+
+
+def run_metrics(run: RunData) -> dict[str, Any]:
+    """The headline numbers of a run (JSON-ready)."""
+    from simrl.evaluation.stats import bootstrap_ci, iqm
+
+    final = run.final
+    lo, hi = bootstrap_ci(final, iqm, rng=BOOT_SEED)
+    return {
+        "final_mean": float(final.mean()),
+        "final_std": float(final.std()),
+        "episodes": int(final.size),
+        "iqm": float(iqm(final)),
+        "iqm_ci": [float(lo), float(hi)],
+        "random_mean": float(run.random.mean()),
+        "random_std": float(run.random.std()),
+        "best_mean": float(run.results.mean(axis=1).max()),
+        "timesteps": int(run.meta.get("timesteps_done", run.timesteps[-1])),
+        "timesteps_total": int(run.meta.get("timesteps_total", run.timesteps[-1])),
+        "wall_time_s": float(run.meta.get("wall_time_s", 0.0)),
+        "status": run.meta.get("status", "unknown"),
+    }
+
+
+def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[str, Any]:
+    """Write RUN_DIR/plots/*.png and RUN_DIR/report.html; with ``video``, record the final policy first."""
+    from simrl.evaluation import report as page
+
+    started = time.monotonic()
+    run = load_run(run_dir)
+    video_path = None
+    if video:
+        from simrl.experiments.recording import record
+
+        video_path = record(run_dir, checkpoint="final", episodes=1, device=device).mp4
+    elif (run_dir / "videos" / "final.mp4").is_file():
+        video_path = run_dir / "videos" / "final.mp4"
+    images = run_plots(run, run_dir / "plots")
+    m = run_metrics(run)
+    f = page.format_value
+    headline = [
+        page.Stat("final return", page.format_mean_std(m["final_mean"], m["final_std"]), f"{m['episodes']} episodes"),
+        page.Stat("IQM, 95% CI", page.format_ci(m["iqm"], *m["iqm_ci"]), "bootstrap over episodes"),
+        page.Stat("random policy", page.format_mean_std(m["random_mean"], m["random_std"]), "same episode seeds"),
+        page.Stat("timesteps", f(m["timesteps"]), f"of {f(m['timesteps_total'])}, {m['status']}"),
+        page.Stat("wall time", f"{m['wall_time_s']:.1f} s", "training and evaluation"),
+    ]
+    metrics = page.Metrics(
+        [
+            ("final mean ± std", page.format_mean_std(m["final_mean"], m["final_std"])),
+            ("final IQM [95% CI]", page.format_ci(m["iqm"], *m["iqm_ci"])),
+            ("best evaluation mean", f(m["best_mean"])),
+            ("random baseline mean ± std", page.format_mean_std(m["random_mean"], m["random_std"])),
+            ("timesteps", f"{m['timesteps']:,} of {m['timesteps_total']:,}"),
+            ("wall time", f"{m['wall_time_s']:.1f} s"),
+            ("evaluations", f"{len(run.timesteps)} × {m['episodes']} episodes"),
+            ("status", m["status"]),
+        ]
+    )
+    sections = [page.Section("Results", [metrics])]
+    if video_path is not None:
+        sections.append(page.Section("Rollout of the final policy", [page.Video(video_path, caption=video_path.name)]))
+    sections.append(page.Section("Plots", [page.Image(p, caption=c) for c, p in images]))
+    versions = run.meta.get("versions", {})
+    sections.append(
+        page.Section(
+            "Configuration",
+            [
+                page.ConfigTable(run.config.to_dict()),
+                page.Paragraph(
+                    f"command: {(run_dir / 'command.txt').read_text().strip()}"
+                    if (run_dir / "command.txt").is_file()
+                    else "command: unknown"
+                ),
+                page.Paragraph(
+                    "versions: "
+                    + ", ".join(f"{k} {v}" for k, v in versions.items())
+                    + (f"; git commit {run.meta['git_commit']}" if run.meta.get("git_commit") else "")
+                ),
+            ],
+        )
+    )
+    html = page.render_html(
+        run_dir / "report.html",
+        title=_title(run),
+        subtitle=str(run_dir),
+        headline=headline,
+        sections=sections,
+        footer="simrl report",
+    )
+    return {
+        "html": str(html),
+        "plots": [str(p) for _, p in images],
+        "video": str(video_path) if video_path else None,
+        "metrics": m,
+        "seconds": time.monotonic() - started,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- compare
+def _curves(runs: list[RunData]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-run mean evaluation return on the timesteps all runs share (interpolated if they share few)."""
+    common = sorted(set.intersection(*(set(r.timesteps.tolist()) for r in runs)))
+    if len(common) >= 2:
+        t = np.array(common)
+        return t, np.stack([r.results.mean(axis=1)[np.searchsorted(r.timesteps, t)] for r in runs])
+    hi = min(r.timesteps[-1] for r in runs)
+    lo = max(r.timesteps[0] for r in runs)
+    t = np.linspace(lo, hi, 20) if hi > lo else np.array([hi])
+    return t, np.stack([np.interp(t, r.timesteps, r.results.mean(axis=1)) for r in runs])
+
+
+def compare(
+    run_dirs: list[Path],
+    *,
+    group_by: list[str] | None = None,
+    out: Path | None = None,
+    grid: list[tuple[str, list[float]]] | None = None,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Group runs, compare groups with rliable's statistics, write compare.json, PNGs and compare.html."""
+    from simrl.evaluation import plots
+    from simrl.evaluation import report as page
+    from simrl.evaluation.stats import aggregate, curve_iqm, performance_profile, probability_of_improvement
+
+    started = time.monotonic()
+    if not run_dirs:
+        raise ConfigError("compare needs at least one run folder")
+    runs = [load_run(d) for d in run_dirs]
+    names = [str(d.resolve()) for d in run_dirs]
+    if len(set(names)) != len(names):
+        raise ConfigError("the same run folder is given twice")
+    groups = group_runs(runs, group_by or None)
+    if grid and len(groups) < 2:
+        raise SimrlError(
+            "compare --grid needs at least two groups to draw their difference",
+            "give runs from two groups, or use 'simrl eval --grid' for one",
+        )
+    out = out or Path("compare")
+    out.mkdir(parents=True, exist_ok=True)
+
+    table = []
+    scores = {g: np.array([r.final.mean() for r in rs]) for g, rs in groups.items()}
+    for g, rs in groups.items():
+        agg = aggregate(scores[g], rng=BOOT_SEED)
+        table.append(
+            {
+                "group": g,
+                "runs": [str(r.dir) for r in rs],
+                **agg,
+                "warning": f"only {len(rs)} run(s): too few for a trustworthy CI" if len(rs) < FEW_RUNS else None,
+            }
+        )
+    pairs = []
+    labels = list(groups)
+    for i, a in enumerate(labels):
+        for b in labels[i + 1 :]:
+            poi = probability_of_improvement(scores[a], scores[b], rng=BOOT_SEED)
+            pairs.append({"x": a, "y": b, "p_x_better": poi["p"], "ci": poi["ci"]})
+
+    curves = {}
+    for g, rs in groups.items():
+        t, per_run = _curves(rs)
+        c = curve_iqm(per_run, rng=BOOT_SEED)
+        curves[g] = (t, np.array(c["iqm"]), np.array(c["lo"]), np.array(c["hi"]))
+    all_scores = np.concatenate(list(scores.values()))
+    taus = (
+        np.linspace(all_scores.min() - 1e-9, all_scores.max(), 50)
+        if np.ptp(all_scores) > 0
+        else np.linspace(all_scores.min() - 1, all_scores.max() + 1, 50)
+    )
+    profiles = {}
+    for g in groups:
+        p = performance_profile(scores[g], taus, rng=BOOT_SEED)
+        profiles[g] = (np.array(p["taus"]), np.array(p["fraction"]), np.array(p["lo"]), np.array(p["hi"]))
+    images = [
+        (
+            "IQM of the evaluation return over training, 95% stratified-bootstrap CI over runs.",
+            plots.iqm_curves(curves, out / "iqm_curves.png", title="IQM sample efficiency"),
+        ),
+        (
+            "Performance profile: fraction of runs whose final mean return exceeds τ.",
+            plots.performance_profile(profiles, out / "performance_profile.png", title="Performance profile"),
+        ),
+    ]
+    result: dict[str, Any] = {
+        "groups": table,
+        "probability_of_improvement": pairs,
+        "group_by": group_by or ["algo", "env_id"],
+    }
+    if grid:
+        result["robustness"] = _compare_grid(groups, grid, out, device, images)
+    write_json(out / "compare.json", result)
+
+    rows = [
+        [
+            t["group"],
+            len(t["runs"]),
+            page.format_ci(t["iqm"], *t["iqm_ci"]),
+            page.format_value(t["mean"]),
+            page.format_value(t["median"]),
+            t["warning"] or "",
+        ]
+        for t in table
+    ]
+    blocks: list[Any] = [page.Table(["group", "runs", "IQM [95% CI]", "mean", "median", "note"], rows)]
+    if pairs:
+        blocks.append(
+            page.Table(
+                ["X", "Y", "P(X > Y) [95% CI]"],
+                [[p["x"], p["y"], page.format_ci(p["p_x_better"], *p["ci"])] for p in pairs],
+            )
+        )
+    blocks.append(
+        page.Paragraph(
+            "Scores are each run's mean return in its final evaluation. IQM, CIs (stratified bootstrap over runs) and "
+            "the probability of improvement follow Agarwal et al. (2021), 'Deep RL at the Edge of the Statistical "
+            "Precipice'."
+        )
+    )
+    sections = [page.Section("Groups", blocks), page.Section("Plots", [page.Image(p, caption=c) for c, p in images])]
+    sections.append(
+        page.Section(
+            "Runs",
+            [
+                page.Table(
+                    ["run", "group", "final mean", "timesteps"],
+                    [
+                        [str(r.dir), g, page.format_value(float(r.final.mean())), f"{int(r.timesteps[-1]):,}"]
+                        for g, rs in groups.items()
+                        for r in rs
+                    ],
+                )
+            ],
+        )
+    )
+    html = page.render_html(
+        out / "compare.html",
+        title=f"Comparison of {len(runs)} runs in {len(groups)} groups",
+        subtitle="grouped by " + ", ".join(result["group_by"]),
+        sections=sections,
+        footer="simrl compare",
+    )
+    result.update(html=str(html), seconds=time.monotonic() - started)
+    return result
+
+
+def _compare_grid(
+    groups: dict[str, list[RunData]], grid: list[tuple[str, list[float]]], out: Path, device: str, images: list
+) -> dict[str, Any]:
+    """Each group's robustness map (mean over its runs' final policies) and the difference to the first group."""
+    from simrl.evaluation import plots
+    from simrl.evaluation.robustness import Axis, evaluate_grid
+    from simrl.experiments.targets import resolve_target
+
+    if len(groups) < 2:
+        raise SimrlError(
+            "compare --grid needs at least two groups to draw their difference",
+            "give runs from two groups, or use 'simrl eval --grid' for one",
+        )
+    axes = [Axis(n, np.asarray(v, dtype=np.float64)) for n, v in grid]
+    maps = {}
+    for g, rs in groups.items():
+        per_run = []
+        for r in rs:
+            t = resolve_target(r.dir, which="final", device=device)
+            per_run.append(evaluate_grid(t.model, t.env_id, axes, t.episodes, params=t.params).mean)
+        maps[g] = np.mean(per_run, axis=0)
+    ax = [(a.name, a.values) for a in axes]
+    slug = {g: "".join(ch if ch.isalnum() else "_" for ch in g) for g in maps}
+    for g, m in maps.items():
+        images.append(
+            (
+                f"Robustness of group '{g}': mean return per cell, averaged over its runs.",
+                plots.robustness(ax, m, out / f"robustness_{slug[g]}.png", title=f"{g}"),
+            )
+        )
+    labels = list(maps)
+    diffs = {}
+    for g in labels[1:]:
+        d = maps[g] - maps[labels[0]]
+        diffs[g] = d.tolist()
+        images.append(
+            (
+                f"Difference '{g}' minus '{labels[0]}' (positive: '{g}' is better).",
+                plots.robustness(ax, d, out / f"robustness_diff_{slug[g]}.png", title=f"{g} − {labels[0]}", diff=True),
+            )
+        )
+    if len(labels) < 2:
+        raise SimrlError(
+            "compare --grid needs at least two groups to draw their difference",
+            "give runs from two groups, or use 'simrl eval --grid' for one",
+        )
+    return {
+        "axes": {a.name: a.values.tolist() for a in axes},
+        "maps": {g: m.tolist() for g, m in maps.items()},
+        "diff_to_first": diffs,
+    }
