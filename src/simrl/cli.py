@@ -130,6 +130,9 @@ def train(
     randomize: Annotated[
         list[str] | None, typer.Option(help="Uniform randomization per episode, NAME=LOW:HIGH (repeatable).")
     ] = None,
+    randomize_from: Annotated[
+        Path | None, typer.Option(help="npz of parameter samples (names, samples): one row per episode.")
+    ] = None,
     checkpoints: Annotated[str, typer.Option(help="Checkpoint percentages.")] = "25,50,100",
     eval_freq: Annotated[
         int | None, typer.Option(help="Evaluate every N timesteps (default: 1/20 of the run).")
@@ -157,6 +160,7 @@ def train(
         eval_freq=eval_freq,
         eval_episodes=eval_episodes,
         device=device,
+        param_samples=randomize_from,
     )
     if name is not None and (not name or "/" in name or name in (".", "..")):
         raise SimrlError(f"--name '{name}' is not a folder name")

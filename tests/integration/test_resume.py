@@ -137,3 +137,40 @@ def test_sigkill_after_first_checkpoint_then_resume(tmp_path):
     assert model.num_timesteps == 2000
     with np.load(run / "checkpoints" / "100" / "replay_buffer.npz", allow_pickle=False) as buf:
         assert buf["observations"].shape[0] == 2000
+
+
+def test_training_on_parameter_samples_keeps_a_copy_and_resumes_exactly(cli, tmp_path):
+    bank = tmp_path / "posterior.npz"
+    rng = np.random.default_rng(0)
+    np.savez(bank, names=np.array(["mass", "length"]), samples=rng.uniform([1.2, 0.7], [1.4, 0.9], size=(100, 2)))
+    r = cli(
+        "train",
+        "ppo",
+        "simrl/Pendulum-v0",
+        "--timesteps",
+        "512",
+        "--seed",
+        "1",
+        "--out",
+        tmp_path,
+        "--name",
+        "full",
+        "--randomize-from",
+        bank,
+        *PPO_SMALL,
+    )
+    assert r.code == 0, r.err
+    full = tmp_path / "full"
+    bank.unlink()  # the run folder's own copy is what counts
+    assert (full / "param_samples.npz").is_file()
+    # The training env of the run draws its episodes' parameters from the bank.
+    from simrl.experiments.runner import Run, load_run_config
+
+    _, venv = Run.build(load_run_config(full)[0], full)
+    venv.reset()
+    drawn = venv.venv.params[:, :2]
+    assert all(any(np.allclose(row, s) for s in samples) for row in drawn)
+    assert len({tuple(r) for r in drawn}) > 1
+    resumed = _unfinished_copy(full, tmp_path / "resumed", keep="050")
+    assert cli("resume", resumed).code == 0
+    assert_same_model(full / "checkpoints/100/model.zip", resumed / "checkpoints/100/model.zip")

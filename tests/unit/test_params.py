@@ -62,3 +62,38 @@ def test_fixed_sampler_repeats_one_vector():
 def test_bad_randomization(params, randomize):
     with pytest.raises(EnvError):
         make_sampler(SPACE, params, randomize)
+
+
+def test_empirical_sampler_draws_rows_of_the_bank():
+    bank = np.array([[0.2, 0.6], [1.8, 1.4]])
+    sampler = make_sampler(SPACE, None, None, (("mass", "length"), bank))
+    draws = sampler.sample(500, np.random.default_rng(0))
+    rows = {tuple(r) for r in draws}
+    assert rows == {(0.2, 0.6), (1.8, 1.4)}
+    np.testing.assert_array_equal(draws, sampler.sample(500, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize(
+    ("names", "bank"),
+    [
+        (("mass",), np.array([[3.0]])),  # out of bounds
+        (("colour",), np.array([[1.0]])),  # unknown
+        (("mass", "mass"), np.array([[1.0, 1.0]])),  # twice
+        (("mass",), np.zeros((0, 1))),  # empty
+        (("mass",), np.array([[1.0, 1.0]])),  # wrong width
+    ],
+)
+def test_bad_sample_banks(names, bank):
+    with pytest.raises(EnvError):
+        make_sampler(SPACE, None, None, (names, bank))
+
+
+def test_batched_pendulum_draws_from_a_bank_per_episode(tmp_path):
+    from simrl.envs import make_vec_env
+
+    bank = np.array([[0.5, 0.7], [1.5, 1.2]])
+    venv = make_vec_env("simrl/Pendulum-v0", 64, seed=1, samples=(("mass", "length"), bank))
+    venv.reset()
+    params = venv.params
+    assert {tuple(r) for r in params[:, :2]} == {(0.5, 0.7), (1.5, 1.2)}
+    assert np.all(params[:, 2] == 10.0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -165,13 +166,69 @@ class UniformSampler:
         return out
 
 
+class EmpiricalSampler:
+    """Rows drawn uniformly (with replacement) from a bank of samples over some parameters, the others fixed.
+
+    The bank is typically posterior samples (BayesSim): training then randomizes over the posterior.
+    """
+
+    def __init__(self, base: Params, names: tuple[str, ...], samples: np.ndarray) -> None:
+        space = base._space
+        samples = np.asarray(samples, dtype=np.float64)
+        if samples.ndim != 2 or samples.shape[1] != len(names) or len(samples) == 0:
+            raise EnvError(f"parameter samples must be (n, {len(names)}) for {', '.join(names)}, got {samples.shape}")
+        if len(set(names)) != len(names):
+            raise EnvError(f"parameter samples name a parameter twice: {', '.join(names)}")
+        self._cols = np.array([space.index(n) for n in names], dtype=np.int64)
+        lo, hi = space.low[self._cols], space.high[self._cols]
+        if not (np.isfinite(samples).all() and (samples >= lo).all() and (samples <= hi).all()):
+            raise EnvError("parameter samples fall outside the parameters' bounds", "see 'simrl envs'")
+        self.base, self.names, self.samples = base, tuple(names), samples
+        self._vector = base.vector
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        out = np.broadcast_to(self._vector, (n, len(self._vector))).copy()
+        out[:, self._cols] = self.samples[rng.integers(0, len(self.samples), size=n)]
+        return out
+
+
+def load_samples(path: str | Path) -> tuple[tuple[str, ...], np.ndarray]:
+    """``names`` and ``samples`` from an npz written by simrl (BayesSim's posterior samples).
+
+    Raises:
+        EnvError: a missing, corrupt or malformed file.
+    """
+    import zipfile
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            names, samples = tuple(str(n) for n in npz["names"]), np.asarray(npz["samples"], dtype=np.float64)
+    except FileNotFoundError:
+        raise EnvError(f"parameter samples file '{path}' does not exist") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise EnvError(
+            f"parameter samples file '{path}' is corrupt or not simrl's ({type(e).__name__})",
+            "expected an npz with 'names' and 'samples'",
+        ) from None
+    return names, samples
+
+
 def make_sampler(
     space: ParamSpace,
     params: Mapping[str, object] | None = None,
     randomize: Mapping[str, tuple[float, float]] | None = None,
-) -> FixedSampler | UniformSampler:
-    """Fixed values (``params``, defaults elsewhere), optionally uniform over ``randomize`` boxes."""
+    samples: tuple[tuple[str, ...], np.ndarray] | None = None,
+) -> FixedSampler | UniformSampler | EmpiricalSampler:
+    """Fixed values (``params``, defaults elsewhere), optionally uniform over ``randomize`` boxes, or drawn
+    from a bank of ``samples`` (names, (n, d) array)."""
     base = space.make(params)
+    if samples is not None:
+        if randomize:
+            raise EnvError("randomize uniformly or from samples, not both")
+        overlap = set(samples[0]) & set(params or {})
+        if overlap:
+            raise EnvError(f"parameter '{sorted(overlap)[0]}' is both fixed and drawn from samples")
+        return EmpiricalSampler(base, samples[0], samples[1])
     if randomize:
         overlap = set(randomize) & set(params or {})
         if overlap:

@@ -6,8 +6,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import gymnasium as gym
+import numpy as np
 
-from simrl.envs.params import ParamSpace, make_sampler
+from simrl.envs.params import FixedSampler, ParamSpace, make_sampler
 from simrl.errors import EnvError
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ def make_vec_env(
     randomize: Mapping[str, tuple[float, float]] | None = None,
     subprocess: bool = False,
     render_mode: str | None = None,
+    samples: tuple[tuple[str, ...], np.ndarray] | None = None,
 ) -> VecEnv:
     """A vectorized ``env_id`` with ``n_envs`` copies.
 
@@ -68,6 +70,7 @@ def make_vec_env(
         randomize: name -> (low, high); each episode draws these uniformly.
         subprocess: use SubprocVecEnv instead of DummyVecEnv (ignored for batched envs).
         render_mode: passed to the env (``rgb_array`` for videos).
+        samples: (names, (n, d) array): each episode draws one row (e.g. BayesSim posterior samples).
 
     Returns:
         ``BatchedPendulum`` for simrl/Pendulum-v0 (all copies stepped in one numpy call), an SB3
@@ -80,9 +83,9 @@ def make_vec_env(
         raise EnvError(f"n_envs must be at least 1, got {n_envs}")
     spec = env_spec(env_id)
     space = param_space(env_id)
-    if (params or randomize) and not len(space):
+    if (params or randomize or samples) and not len(space):
         raise EnvError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
-    sampler = make_sampler(space, params, randomize)
+    sampler = make_sampler(space, params, randomize, samples)
 
     if env_id in BATCHED:
         from simrl.envs.batched_pendulum import BatchedPendulum
@@ -91,13 +94,13 @@ def make_vec_env(
             n_envs, sampler=sampler, render_mode=render_mode, max_episode_steps=spec.max_episode_steps or 200
         )
     else:
-        venv = _sb3_vec_env(env_id, n_envs, space, params, randomize, sampler, subprocess, render_mode)
+        venv = _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode)
     if seed is not None:
         venv.seed(seed)
     return venv
 
 
-def _sb3_vec_env(env_id, n_envs, space, params, randomize, sampler, subprocess, render_mode) -> VecEnv:
+def _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode) -> VecEnv:
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     from simrl.envs.wrappers import DomainRandomization
@@ -108,7 +111,7 @@ def _sb3_vec_env(env_id, n_envs, space, params, randomize, sampler, subprocess, 
             if len(space):
                 kwargs.update(dict(space.make(params)))
             env = gym.make(env_id, **kwargs)
-            if randomize:
+            if not isinstance(sampler, FixedSampler):
                 env = DomainRandomization(env, sampler)
             return env
 

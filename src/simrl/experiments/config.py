@@ -42,6 +42,9 @@ class TrainConfig:
     """Fixed simulator parameters of the training and evaluation env."""
     randomize: dict[str, list[float]] = field(default_factory=dict)
     """name -> [low, high]: uniform domain randomization per training episode."""
+    param_samples: str | None = None
+    """An npz of parameter samples (``names``, ``samples``), one row drawn per training episode (BayesSim's
+    posterior). Relative paths are relative to the run folder, which keeps its own copy."""
     checkpoints: tuple[int, ...] = DEFAULT_CHECKPOINTS
     """Percentages of ``timesteps`` at which a checkpoint is written (100 always included)."""
     eval_freq: int = 0
@@ -223,6 +226,7 @@ def resolve(
     eval_freq: int | None = None,
     eval_episodes: int = 10,
     device: str = "auto",
+    param_samples: str | Path | None = None,
 ) -> TrainConfig:
     """Build the run's configuration from presets and overrides, checking every key and value.
 
@@ -270,7 +274,13 @@ def resolve(
     rand = {k: tuple(v) for k, v in (randomize or {}).items()}
     if (env_params or rand) and not len(space):
         raise SimrlError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
-    make_sampler(space, env_params, rand)
+    samples = None
+    if param_samples is not None:
+        from simrl.envs.params import load_samples
+
+        samples = load_samples(param_samples)
+        param_samples = str(Path(param_samples).resolve())
+    make_sampler(space, env_params, rand, samples)
     fixed = dict(space.make(env_params)) if env_params else {}
     fixed = {k: v for k, v in fixed.items() if k in (env_params or {})}
 
@@ -287,6 +297,7 @@ def resolve(
         eval_freq=int(eval_freq) if eval_freq is not None else max(1, total // 20),
         eval_episodes=int(eval_episodes),
         device=device,
+        param_samples=param_samples,
     )
 
 

@@ -8,6 +8,7 @@ checkpoint, a resumed run therefore continues exactly as the uninterrupted one w
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import io
 import json
@@ -149,16 +150,28 @@ class Run:
 
     # ---------------------------------------------------------------- building
     @staticmethod
-    def build(config: TrainConfig, *, for_training: bool = True) -> tuple[Any, Any]:
-        """The training vec env (monitored) and a new model on it; raises ConfigError for bad settings."""
+    def build(config: TrainConfig, base: Path | None = None, *, for_training: bool = True) -> tuple[Any, Any]:
+        """The training vec env (monitored) and a new model on it; raises ConfigError for bad settings.
+
+        ``base`` is the run folder, against which a relative ``param_samples`` path is read.
+        """
         from stable_baselines3.common.vec_env import VecMonitor
 
+        from simrl.envs.params import load_samples
         from simrl.envs.vec import make_vec_env
         from simrl.rl.algos import build_model
 
         randomize = {k: tuple(v) for k, v in config.randomize.items()}
+        samples = load_samples(Path(base or ".") / config.param_samples) if config.param_samples else None
         venv = VecMonitor(
-            make_vec_env(config.env_id, config.n_envs, seed=config.seed, params=config.env_params, randomize=randomize)
+            make_vec_env(
+                config.env_id,
+                config.n_envs,
+                seed=config.seed,
+                params=config.env_params,
+                randomize=randomize,
+                samples=samples,
+            )
         )
         model = build_model(
             config.algo, venv, config.hyperparams, seed=config.seed, device=config.device, for_training=for_training
@@ -325,6 +338,9 @@ def start(
         run_dir.mkdir(parents=True)
     except OSError as e:
         raise ConfigError(f"cannot create run folder '{run_dir}': {e.strerror}") from None
+    if config.param_samples is not None:  # the run keeps its own copy of the samples it trains on
+        shutil.copyfile(config.param_samples, run_dir / "param_samples.npz")
+        config = dataclasses.replace(config, param_samples="param_samples.npz")
     run = Run(run_dir, config, model, venv, {})
     run.lock = RunLock(run_dir)
     atomic.write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -393,7 +409,7 @@ def resume(run_dir: Path, on_progress: Callable[[int, float | None], None] | Non
             f"({meta.get('timesteps_done')} of {meta.get('timesteps_total')} timesteps)"
         )
     lock = RunLock(run_dir)
-    model, venv = Run.build(config)
+    model, venv = Run.build(config, run_dir)
     run = Run(run_dir, config, model, venv, meta)
     run.lock = lock
     cps = ckpt.complete(run_dir)
