@@ -169,6 +169,7 @@ def test_training_on_parameter_samples_keeps_a_copy_and_resumes_exactly(cli, tmp
     _, venv = Run.build(load_run_config(full)[0], full)
     venv.reset()
     drawn = venv.venv.params[:, :2]
+    samples = np.load(full / "param_samples.npz")["samples"]
     assert all(any(np.allclose(row, s) for s in samples) for row in drawn)
     assert len({tuple(r) for r in drawn}) > 1
     resumed = _unfinished_copy(full, tmp_path / "resumed", keep="050")
