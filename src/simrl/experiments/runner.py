@@ -245,8 +245,12 @@ class Run:
         run = self
 
         class Hook(BaseCallback):
-            def _on_step(self) -> bool:
+            # Evaluate at rollout starts: the policy has just been updated with everything collected
+            # so far (mid-rollout, a PPO policy is the one of the last update: a repeat evaluation).
+            def _on_rollout_start(self) -> None:
                 run.maybe_evaluate(self.num_timesteps)
+
+            def _on_step(self) -> bool:
                 run.on_progress(self.num_timesteps, None)
                 return True
 
