@@ -126,7 +126,7 @@ class BoxPrior:
         import torch
         from sbi.utils import BoxUniform
 
-        return BoxUniform(torch.as_tensor(self.low, dtype=torch.float32), torch.as_tensor(self.high, dtype=torch.float32))
+        return BoxUniform(torch.tensor(self.low, dtype=torch.float32), torch.tensor(self.high, dtype=torch.float32))
 
     # -- named values -------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,7 +218,10 @@ def build_model(
         kwargs["buffer_size"] = 1
     policy = hyperparams.get("policy", "MlpPolicy")
     try:
-        return algo_class(name)(policy, env, seed=seed, device=device, verbose=0, **kwargs)
+        with warnings.catch_warnings():
+            if not for_training:  # a model built to act: rollout sizing warnings do not apply
+                warnings.filterwarnings("ignore", message=".*mini-batch size.*", category=UserWarning)
+            return algo_class(name)(policy, env, seed=seed, device=device, verbose=0, **kwargs)
     except (TypeError, ValueError, AssertionError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(

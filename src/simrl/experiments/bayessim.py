@@ -1,0 +1,408 @@
+"""The BayesSim pipeline: observe the "real" system, infer a posterior over its parameters, train PPO
+on posterior randomization and on the uniform prior, and compare them on the real and other systems.
+
+Everything lands in one folder::
+
+    runs/bayessim-<YYYYmmdd-HHMMSS>/
+      config.json          the preset and every setting, the true parameters (hidden from inference)
+      posterior/           model (weights + JSON), samples.npz (names, samples), diagnostics.json
+      policies/<method>-s<seed>/   ordinary run folders (simrl report/eval/compare work on them)
+      summary.json         per system and method: mean, IQM with 95% CI; improvement in % with a CI
+      plots/  report.html
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simrl.errors import ConfigError, EnvError
+
+ENV_ID = "simrl/Pendulum-v0"
+# The "real" system: a pendulum heavier and shorter than the simulator's default.
+DEFAULT_TRUTH = {"mass": 1.3, "length": 0.8}
+# Named test systems (the real one is added as "Real"). Default is the simulator's nominal pendulum;
+# Light-Short and Heavy-Long sit on either side of it inside the prior box [0.1, 2.0]^2.
+TEST_SYSTEMS = {
+    "Default": {"mass": 1.0, "length": 1.0},
+    "Light-Short": {"mass": 0.5, "length": 0.5},
+    "Heavy-Long": {"mass": 1.5, "length": 1.5},
+}
+METHODS = ("uniform", "posterior")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Every setting of a BayesSim run that is not the true system."""
+
+    simulations: int
+    """Simulations per round, drawn from the prior (round 1) or the current posterior (later rounds)."""
+    rounds: int
+    observations: int
+    """K: trajectories recorded on the real system (and simulated per parameter draw)."""
+    steps: int
+    """Steps per trajectory."""
+    components: int
+    """Mixture components of the MDN."""
+    summary: str
+    """Summary statistics: bayessim or raw."""
+    timesteps: int
+    """PPO training budget per policy (both methods alike)."""
+    seeds: tuple[int, ...]
+    eval_episodes: int
+    grid_points: int
+    """Points per axis of the robustness grid over the prior box."""
+    heldout: int = 200
+    """Held-out simulations for the diagnostics (accuracy, coverage)."""
+    bank: int = 10_000
+    """Posterior samples drawn once; training episodes draw their parameters from them."""
+    seed: int = 0
+    """Seed of the inference stage (collection actions, simulations, network)."""
+
+
+PRESETS = {
+    # Under 90 s on 2 cores: every stage runs, nothing is meant to be good.
+    "smoke": Preset(
+        simulations=1_000,
+        rounds=1,
+        observations=1,
+        steps=200,
+        components=3,
+        summary="bayessim",
+        timesteps=8_192,
+        seeds=(0,),
+        eval_episodes=3,
+        grid_points=3,
+        heldout=100,
+        bank=2_000,
+    ),
+    # Under 8 minutes: what `make demo` runs.
+    "quick": Preset(
+        simulations=10_000,
+        rounds=1,
+        observations=3,
+        steps=200,
+        components=5,
+        summary="bayessim",
+        timesteps=61_440,
+        seeds=(0, 1, 2),
+        eval_episodes=10,
+        grid_points=5,
+    ),
+    # The comparison that means something: more seeds and budget, two inference rounds.
+    "full": Preset(
+        simulations=20_000,
+        rounds=2,
+        observations=3,
+        steps=200,
+        components=5,
+        summary="bayessim",
+        timesteps=204_800,
+        seeds=(0, 1, 2, 3, 4),
+        eval_episodes=20,
+        grid_points=7,
+    ),
+}
+
+
+def resolve_preset(name: str, **overrides: Any) -> Preset:
+    """A preset with overrides (None values ignored), checked."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset '{name}'", f"choose one of: {', '.join(PRESETS)}")
+    preset = replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+    for key in (
+        "simulations",
+        "rounds",
+        "observations",
+        "steps",
+        "components",
+        "timesteps",
+        "eval_episodes",
+        "grid_points",
+        "heldout",
+        "bank",
+    ):
+        if int(getattr(preset, key)) < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got {getattr(preset, key)}")
+    if not preset.seeds:
+        raise ConfigError("--seeds must name at least one seed")
+    return preset
+
+
+def check_truth(prior: Any, truth: Mapping[str, float]) -> dict[str, float]:
+    """The true parameters, every inferred one given (defaults filled in) and inside the prior box."""
+    from simrl.envs.vec import param_space
+
+    space = param_space(ENV_ID)
+    values = {n: DEFAULT_TRUTH.get(n, space.get(n).default) for n in prior.names}
+    for name, value in truth.items():
+        if name not in prior.names:
+            space.get(name)  # an unknown name raises here
+            raise EnvError(f"true parameter '{name}' is not inferred", f"inferred: {', '.join(prior.names)}")
+        values[name] = space.check_value(name, value)
+    for name, lo, hi in zip(prior.names, prior.low, prior.high, strict=True):
+        if not lo <= values[name] <= hi:
+            raise EnvError(
+                f"true parameter {name}={values[name]:g} lies outside the prior box [{lo:g}, {hi:g}]",
+                "BayesSim cannot find a system its prior excludes",
+            )
+    return values
+
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class BayesSimResult:
+    folder: Path
+    summary: dict[str, Any]
+    seconds: float
+
+
+def run(
+    preset: Preset,
+    *,
+    truth: Mapping[str, float] | None = None,
+    out: Path = Path("runs"),
+    collect: Path | None = None,
+    posterior_dir: Path | None = None,
+    log: Log = print,
+) -> BayesSimResult:
+    """The whole pipeline (see the module docstring). Bad input raises before anything is written."""
+    from simrl.inference.prior import BoxPrior
+
+    started = time.monotonic()
+    prior = BoxPrior.for_env(ENV_ID)
+    true_params = check_truth(prior, truth or {})
+    policy = _collection_policy(collect)
+    loaded = _load_posterior(posterior_dir, preset) if posterior_dir is not None else None
+
+    folder = out / f"bayessim-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if folder.exists():
+        raise ConfigError(f"'{folder}' already exists", "wait a second or choose another --out")
+    folder.mkdir(parents=True)
+    _write_json(
+        folder / "config.json",
+        {
+            "preset": asdict(preset),
+            "true_params": true_params,
+            "env_id": ENV_ID,
+            "prior": {"names": list(prior.names), "low": prior.low.tolist(), "high": prior.high.tolist()},
+            "collect": str(collect) if collect else None,
+            "test_systems": TEST_SYSTEMS,
+        },
+    )
+
+    log(f"[1/5] observing the real system ({preset.observations} trajectories of {preset.steps} steps)")
+    inference = infer(preset, prior, true_params, policy, folder / "posterior", loaded, log)
+    log(f"      posterior mean {_fmt(inference['posterior_mean'])} (truth {_fmt(true_params)})")
+
+    systems = {"Real": dict(true_params), **TEST_SYSTEMS}
+    runs: dict[str, list[Any]] = {m: [] for m in METHODS}
+    for seed in preset.seeds:
+        for method in METHODS:
+            log(f"[3/5] training PPO on {method} randomization, seed {seed} ({preset.timesteps:,} steps)")
+            runs[method].append(_train(preset, prior, method, seed, folder))
+    log("[4/5] evaluating both methods on the real and the test systems, and on the robustness grid")
+    evaluation = _evaluate(preset, prior, runs, systems)
+    summary = {"true_params": true_params, "inference": inference, **evaluation}
+    _write_json(folder / "summary.json", summary)
+    log("[5/5] plots and report")
+    from simrl.experiments.bayessim_report import write_report
+
+    write_report(folder, preset, prior, true_params, summary, runs)
+    return BayesSimResult(folder, summary, time.monotonic() - started)
+
+
+def _fmt(values: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:.3f}" for k, v in values.items())
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    import json
+
+    from simrl.utils import atomic
+
+    atomic.write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def _collection_policy(collect: Path | None) -> Any:
+    """None (random actions from a fixed seed) or the best policy of a run folder."""
+    if collect is None:
+        return None
+    from simrl.experiments.targets import resolve_target
+
+    return resolve_target(collect, which="best").model
+
+
+def _load_posterior(path: Path, preset: Preset) -> Any:
+    """A saved posterior (``posterior/model`` of an earlier run) for this env and summary."""
+    from simrl.inference.posterior import MDNPosterior
+
+    return MDNPosterior.load(path, env_id=ENV_ID, summary=preset.summary)
+
+
+def infer(
+    preset: Preset, prior: Any, truth: Mapping[str, float], policy: Any, folder: Path, loaded: Any, log: Log
+) -> dict[str, Any]:
+    """Observe, simulate, fit (or reuse) the posterior, sample the bank, run the diagnostics."""
+    from simrl.inference import diagnostics
+    from simrl.inference.posterior import MDNPosterior
+    from simrl.inference.simulate import observe, simulate
+    from simrl.inference.summaries import get_summary
+
+    summarize = get_summary(preset.summary)
+    collect = {"trajectories": preset.observations, "steps": preset.steps, "policy": policy, "seed": preset.seed}
+
+    def simulator(theta: np.ndarray, r: int) -> np.ndarray:
+        # Each round (and each diagnostic) draws initial states from a stream of its own.
+        return summarize(simulate(ENV_ID, theta, prior.names, init_seed=preset.seed * 10_000 + r, **collect))
+
+    x_o = summarize(observe(ENV_ID, truth, **collect))[0]
+    started = time.monotonic()
+    if loaded is None:
+        log(
+            f"[2/5] simulating {preset.simulations:,} draws from the prior and fitting the MDN posterior "
+            f"({preset.components} components, {preset.rounds} round(s))"
+        )
+        posterior = MDNPosterior.fit_rounds(
+            prior,
+            simulator,
+            x_o,
+            simulations=preset.simulations,
+            rounds=preset.rounds,
+            components=preset.components,
+            summary=preset.summary,
+            seed=preset.seed,
+        )
+    else:
+        log("[2/5] using the given posterior")
+        posterior = loaded
+    fit_seconds = time.monotonic() - started
+    folder.mkdir(parents=True, exist_ok=True)
+    posterior.save(folder / "model")
+    samples = posterior.sample(preset.bank, x_o, seed=preset.seed)
+    import io
+
+    from simrl.utils import atomic
+
+    buf = io.BytesIO()
+    np.savez(buf, names=np.array(prior.names), samples=samples)
+    atomic.write_bytes(folder / "samples.npz", buf.getvalue())
+
+    log(f"      diagnostics on {preset.heldout} held-out simulations")
+    theta_test = prior.sample(preset.heldout, np.random.default_rng(preset.seed + 1))
+    x_test = simulator(theta_test, 999)
+    truth_vec = np.array([truth[n] for n in prior.names])
+    obs = diagnostics.at_observation(posterior, x_o, truth_vec, seed=preset.seed)
+    diag = {
+        "heldout": diagnostics.accuracy(posterior, theta_test, x_test, seed=preset.seed),
+        "coverage": diagnostics.coverage(posterior, theta_test, x_test, seed=preset.seed),
+        "ppc": diagnostics.predictive_check(posterior, x_o, simulator, seed=preset.seed),
+    }
+    at_truth = {
+        "posterior_mean": obs["mean"],
+        "posterior_std": obs["std"],
+        "map": obs["map"],
+        "ci90": {n: [obs["quantiles"]["0.05"][n], obs["quantiles"]["0.95"][n]] for n in prior.names},
+        "truth_in_ci90": obs["in_central"],
+        "abs_error_of_mean": obs["abs_error"],
+        "hpd_level_of_truth": obs["hpd_level"],
+        "log_prob_truth": float(np.asarray(posterior.log_prob(truth_vec[None], x_o)).ravel()[0]),
+        "fit_seconds": fit_seconds,
+    }
+    _write_json(folder / "diagnostics.json", {**at_truth, **diag})
+    return {**at_truth, "diagnostics": diag}
+
+
+def _train(preset: Preset, prior: Any, method: str, seed: int, folder: Path) -> Any:
+    """One PPO run folder under policies/, trained on the method's randomization."""
+    from simrl.experiments import config as cfg
+    from simrl.experiments.runner import start
+
+    kwargs: dict[str, Any] = {}
+    if method == "uniform":
+        kwargs["randomize"] = {
+            n: [float(lo), float(hi)] for n, lo, hi in zip(prior.names, prior.low, prior.high, strict=True)
+        }
+    else:
+        kwargs["param_samples"] = folder / "posterior" / "samples.npz"
+    config = cfg.resolve(
+        "ppo", ENV_ID, timesteps=preset.timesteps, seed=seed, eval_episodes=preset.eval_episodes, **kwargs
+    )
+    run = start(config, folder / "policies", f"{method}-s{seed}", f"simrl bayessim ({method}, seed {seed})")
+    run.train()
+    return run
+
+
+def _evaluate(
+    preset: Preset, prior: Any, runs: dict[str, list[Any]], systems: dict[str, dict[str, float]]
+) -> dict[str, Any]:
+    """Returns per system and method, statistics over seeds, improvement in %, robustness maps."""
+    from simrl.evaluation.evaluate import evaluate
+    from simrl.evaluation.robustness import Axis, evaluate_grid
+    from simrl.evaluation.stats import aggregate
+
+    per: dict[str, dict[str, Any]] = {}
+    for system, params in systems.items():
+        per[system] = {}
+        for method in METHODS:
+            results = [evaluate(r.model, ENV_ID, preset.eval_episodes, params=params).returns for r in runs[method]]
+            seed_means = np.array([r.mean() for r in results])
+            per[system][method] = {
+                "returns": np.concatenate(results).tolist(),
+                "seed_means": seed_means.tolist(),
+                **aggregate(seed_means, rng=0),
+            }
+
+    def improvement(post: np.ndarray, unif: np.ndarray) -> float:
+        return float((post.mean() - unif.mean()) / abs(unif.mean()) * 100.0)
+
+    improvements = {}
+    for system in systems:
+        post = np.array(per[system]["posterior"]["seed_means"])
+        unif = np.array(per[system]["uniform"]["seed_means"])
+        improvements[system] = {"percent": improvement(post, unif), "ci": _paired_ci(post, unif, improvement)}
+    post_all = np.array([per[s]["posterior"]["seed_means"] for s in systems]).sum(axis=0)
+    unif_all = np.array([per[s]["uniform"]["seed_means"] for s in systems]).sum(axis=0)
+    improvements["Overall"] = {
+        "percent": improvement(post_all, unif_all),
+        "ci": _paired_ci(post_all, unif_all, improvement),
+    }
+
+    axes = [
+        Axis(n, np.linspace(lo, hi, preset.grid_points))
+        for n, lo, hi in zip(prior.names, prior.low, prior.high, strict=True)
+    ]
+    maps = {
+        m: np.mean([evaluate_grid(r.model, ENV_ID, axes, preset.eval_episodes).mean for r in runs[m]], axis=0)
+        for m in METHODS
+    }
+    return {
+        "systems": systems,
+        "results": per,
+        "improvement_percent": improvements,
+        "robustness": {
+            "axes": {a.name: a.values.tolist() for a in axes},
+            "maps": {m: v.tolist() for m, v in maps.items()},
+        },
+    }
+
+
+def _paired_ci(
+    post: np.ndarray, unif: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], float], n_boot: int = 2000
+) -> list[float] | None:
+    """95% bootstrap CI of ``stat`` resampling seeds in pairs (both methods share their seeds)."""
+    if len(post) < 2:
+        return None
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, len(post), size=(n_boot, len(post)))
+    vals = np.array([stat(post[i], unif[i]) for i in idx])
+    lo, hi = np.quantile(vals, [0.025, 0.975])
+    return [float(lo), float(hi)]
