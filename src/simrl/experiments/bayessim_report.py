@@ -127,7 +127,7 @@ def write_report(
         page.Stat("overall", pct(imp["Overall"]), "all four systems"),
     ]
     diag = inf["diagnostics"]
-    cov, acc, ppc = diag["coverage"], diag["heldout"], diag["ppc"]
+    cov, acc, dist = diag["coverage"], diag["heldout"], diag["ppc"]["distance"]
 
     def per_param(d: dict[str, float]) -> str:
         return ", ".join(f"{k} {v:.3f}" for k, v in d.items())
@@ -141,8 +141,12 @@ def write_report(
         ("the same for the prior mean", per_param(acc["prior_rmse"])),
         ("held-out mean log q(truth | x)", f"{acc['log_prob_truth']['mean']:.2f}"),
         (
+            "predictive check: largest |z| of the observation's summaries in the posterior predictive",
+            f"{diag['ppc']['max_abs_z']:.2f}",
+        ),
+        (
             "predictive check: median z-distance to the observation, posterior / prior",
-            f"{ppc['posterior']['median']:.2f} / {ppc['prior']['median']:.2f} (ratio {ppc['ratio']:.2f})",
+            f"{dist['posterior']['median']:.2f} / {dist['prior']['median']:.2f} (ratio {dist['ratio']:.2f})",
         ),
     ]
     sections = [
