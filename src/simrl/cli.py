@@ -369,7 +369,9 @@ def bayessim(
     simulations: Annotated[int | None, typer.Option(help="Simulations per round.")] = None,
     rounds: Annotated[int | None, typer.Option(help="Sequential inference rounds.")] = None,
     components: Annotated[int | None, typer.Option(help="Mixture components of the MDN.")] = None,
-    summary: Annotated[str | None, typer.Option(help="Summary statistics: bayessim or raw.")] = None,
+    summary: Annotated[
+        str | None, typer.Option(help="Summary statistics: bayessim, bayessim-sa (with state-action terms) or raw.")
+    ] = None,
     timesteps: Annotated[int | None, typer.Option(help="PPO budget per policy.")] = None,
     collect: Annotated[Path | None, typer.Option(help="Collect data with this run's policy (default: random).")] = None,
     posterior: Annotated[Path | None, typer.Option(help="Reuse a saved posterior folder instead of fitting.")] = None,
@@ -386,8 +388,10 @@ def bayessim(
             seed_list = tuple(int(s) for s in seeds.split(",") if s.strip())
         except ValueError:
             raise SimrlError(f"--seeds expects comma-separated integers, got '{seeds}'") from None
-    if summary is not None and summary not in ("bayessim", "raw"):
-        raise SimrlError(f"unknown summary '{summary}'", "choose bayessim or raw")
+    from simrl.inference.summaries import SUMMARIES
+
+    if summary is not None and summary not in SUMMARIES:
+        raise SimrlError(f"unknown summary '{summary}'", f"choose one of: {', '.join(SUMMARIES)}")
     p = bs.resolve_preset(
         preset,
         observations=observations,

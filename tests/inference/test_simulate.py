@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import simrl.inference.simulate as sim_mod
-from simrl.errors import ConfigError, EnvError
 from simrl.envs.pendulum import ParametricPendulum
 from simrl.envs.pendulum import observe as pendulum_obs
+from simrl.errors import ConfigError, EnvError
 from simrl.inference.simulate import Trajectories, observe, random_actions, simulate, simulator
 from simrl.inference.summaries import SUMMARIES, bayessim, downsampled, get_summary
 

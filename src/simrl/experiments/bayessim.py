@@ -64,50 +64,38 @@ class Preset:
     """Posterior samples drawn once; training episodes draw their parameters from them."""
     seed: int = 0
     """Seed of the inference stage (collection actions, simulations, network)."""
+    hidden: int = 50
+    """Hidden width of the MDN."""
+    epochs: int = 200
+    """Training epochs of the MDN (the best validation epoch is kept)."""
+
+
+def _preset(name: str, **training: Any) -> Preset:
+    """A pipeline preset: the inference settings of the same name (measured in inference/settings.py,
+    checked by tests/inference) plus the training and evaluation budget."""
+    from simrl.inference.settings import PRESETS as INFERENCE
+
+    s = INFERENCE[name]
+    return Preset(
+        simulations=s.simulations,
+        rounds=s.rounds,
+        observations=s.trajectories,
+        steps=s.steps,
+        components=s.components,
+        summary=s.summary,
+        hidden=s.hidden,
+        epochs=s.train.epochs,
+        **training,
+    )
 
 
 PRESETS = {
     # Under 90 s on 2 cores: every stage runs, nothing is meant to be good.
-    "smoke": Preset(
-        simulations=1_000,
-        rounds=1,
-        observations=1,
-        steps=200,
-        components=3,
-        summary="bayessim",
-        timesteps=8_192,
-        seeds=(0,),
-        eval_episodes=3,
-        grid_points=3,
-        heldout=100,
-        bank=2_000,
-    ),
-    # Under 8 minutes: what `make demo` runs.
-    "quick": Preset(
-        simulations=10_000,
-        rounds=1,
-        observations=3,
-        steps=200,
-        components=5,
-        summary="bayessim",
-        timesteps=61_440,
-        seeds=(0, 1, 2),
-        eval_episodes=10,
-        grid_points=5,
-    ),
-    # The comparison that means something: more seeds and budget, two inference rounds.
-    "full": Preset(
-        simulations=20_000,
-        rounds=2,
-        observations=3,
-        steps=200,
-        components=5,
-        summary="bayessim",
-        timesteps=204_800,
-        seeds=(0, 1, 2, 3, 4),
-        eval_episodes=20,
-        grid_points=7,
-    ),
+    "smoke": _preset("smoke", timesteps=8_192, seeds=(0,), eval_episodes=3, grid_points=3, heldout=100, bank=2_000),
+    # Under 8 minutes (about one here): what `make demo` runs.
+    "quick": _preset("quick", timesteps=61_440, seeds=(0, 1, 2), eval_episodes=10, grid_points=5),
+    # The comparison that means something: 5 seeds, 3.3x the budget, two inference rounds.
+    "full": _preset("full", timesteps=204_800, seeds=(0, 1, 2, 3, 4), eval_episodes=20, grid_points=7),
 }
 
 
@@ -254,16 +242,14 @@ def infer(
     """Observe, simulate, fit (or reuse) the posterior, sample the bank, run the diagnostics."""
     from simrl.inference import diagnostics
     from simrl.inference.posterior import MDNPosterior
-    from simrl.inference.simulate import observe, simulate
+    from simrl.inference.simulate import observe, simulator
     from simrl.inference.summaries import get_summary
 
     summarize = get_summary(preset.summary)
     collect = {"trajectories": preset.observations, "steps": preset.steps, "policy": policy, "seed": preset.seed}
 
-    def simulator(theta: np.ndarray, r: int) -> np.ndarray:
-        # Each round (and each diagnostic) draws initial states from a stream of its own.
-        return summarize(simulate(ENV_ID, theta, prior.names, init_seed=preset.seed * 10_000 + r, **collect))
-
+    # (theta, round) -> summaries, memory-bounded; each round draws initial states of its own.
+    run_sims = simulator(ENV_ID, prior.names, summarize, **collect)
     x_o = summarize(observe(ENV_ID, truth, **collect))[0]
     started = time.monotonic()
     if loaded is None:
@@ -271,13 +257,17 @@ def infer(
             f"[2/5] simulating {preset.simulations:,} draws from the prior and fitting the MDN posterior "
             f"({preset.components} components, {preset.rounds} round(s))"
         )
+        from simrl.inference.settings import TrainSettings
+
         posterior = MDNPosterior.fit_rounds(
             prior,
-            simulator,
+            run_sims,
             x_o,
             simulations=preset.simulations,
             rounds=preset.rounds,
             components=preset.components,
+            hidden=preset.hidden,
+            train=TrainSettings(epochs=preset.epochs),
             summary=preset.summary,
             seed=preset.seed,
         )
@@ -298,13 +288,13 @@ def infer(
 
     log(f"      diagnostics on {preset.heldout} held-out simulations")
     theta_test = prior.sample(preset.heldout, np.random.default_rng(preset.seed + 1))
-    x_test = simulator(theta_test, 999)
+    x_test = run_sims(theta_test, 999)
     truth_vec = np.array([truth[n] for n in prior.names])
     obs = diagnostics.at_observation(posterior, x_o, truth_vec, seed=preset.seed)
     diag = {
         "heldout": diagnostics.accuracy(posterior, theta_test, x_test, seed=preset.seed),
         "coverage": diagnostics.coverage(posterior, theta_test, x_test, seed=preset.seed),
-        "ppc": diagnostics.predictive_check(posterior, x_o, simulator, seed=preset.seed),
+        "ppc": diagnostics.predictive_check(posterior, x_o, run_sims, seed=preset.seed),
     }
     at_truth = {
         "posterior_mean": obs["mean"],

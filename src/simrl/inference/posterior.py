@@ -2,8 +2,7 @@
 
 :class:`MDNPosterior` is NPE with sbi's MDN (``posterior_nn(model="mdn")``), trained by
 :mod:`simrl.inference.training`; it samples and scores the posterior within the prior box and
-saves itself as ``posterior.json`` (configuration) plus ``weights.pt`` (a ``state_dict``, read
-back with ``torch.load(weights_only=True)``): nothing is pickled.
+saves itself without pickle (:mod:`simrl.inference.posterior_io`).
 
 Sequential rounds (:meth:`MDNPosterior.fit_rounds`) follow BayesSim and sbi's SNPE-C with an MDN:
 round 1 simulates from the prior; each later round simulates from the current posterior at the
@@ -23,29 +22,23 @@ state is left as it was.
 from __future__ import annotations
 
 import contextlib
-import copy
-import io
-import json
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simrl.errors import CheckpointError, ConfigError, SimrlError
+from simrl.errors import ConfigError, SimrlError
 from simrl.inference.prior import BoxPrior
+from simrl.inference.settings import Network, TrainSettings
 
 if TYPE_CHECKING:
     import torch
     from sbi.neural_nets.estimators import MixtureDensityEstimator
 
-    from simrl.inference.training import Network, TrainSettings
-
-CONFIG_FILE, WEIGHTS_FILE = "posterior.json", "weights.pt"
-FORMAT = "simrl-mdn-posterior/1"
 MAX_REJECTION_ROUNDS = 200  # draws of n per observation before giving up on a posterior outside the box
 
 
@@ -79,7 +72,9 @@ class FitInfo:
 
     simulations: list[int] = field(default_factory=list)
     best_epoch: list[int] = field(default_factory=list)
-    best_val_log_prob: list[float] = field(default_factory=list)  # mean log q(theta | x) on the validation split
+    # Mean log-likelihood of the validation split: log q(theta | x), or the proposal posterior's for
+    # simulations from a proposal.
+    best_val_log_prob: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
 
@@ -199,12 +194,10 @@ class MDNPosterior:
         require_sbi()
         import torch
 
-        from simrl.inference import training
-
         if rounds < 1 or simulations < 1:
             raise ConfigError(f"rounds and simulations must be at least 1, got {rounds} and {simulations}")
-        network = training.Network(components, hidden)
-        train = train or training.TrainSettings()
+        network = Network(components, hidden)
+        train = train or TrainSettings()
         seeds = np.random.SeedSequence(seed)
         rng = np.random.default_rng(seeds.spawn(1)[0])
         if first_round is None:
@@ -217,16 +210,17 @@ class MDNPosterior:
             x_o = np.asarray(x_o, dtype=np.float64).reshape(1, -1)
             if x_o.shape[1] != x.shape[1] or not np.all(np.isfinite(x_o)):
                 raise ConfigError(f"the observation needs {x.shape[1]} finite summaries, got shape {x_o.shape}")
-        generator = torch.Generator().manual_seed(int(seeds.generate_state(1)[0]))
+        batches_seed, weights_seed = (int(s) for s in seeds.generate_state(2))
+        generator = torch.Generator().manual_seed(batches_seed)
         info = FitInfo()
-        with seeded(int(seeds.generate_state(2)[1])):  # sbi's builder initialises weights from the global RNG
-            estimator = network.build(_tensor(training.to_unit(prior, theta)), _tensor(x))
+        with seeded(weights_seed):  # sbi's builder initialises the weights from torch's global generator
+            estimator = network.build(_tensor(prior.to_unit(theta)), _tensor(x))
         posterior = cls(prior, estimator, summary=summary, network=network, train=train, info=info)
         thetas, xs, proposals = [theta], [x], [None]
         posterior._train_round(thetas, xs, proposals, generator)
         for r in range(1, rounds):
-            with torch.no_grad():
-                proposals.append(copy.deepcopy(posterior.estimator).get_uncorrected_mog(_tensor(x_o)))
+            with torch.no_grad():  # the mixture at x_o, fixed from here on
+                proposals.append(posterior.estimator.get_uncorrected_mog(_tensor(x_o)))
             theta = posterior.sample(simulations, x_o, seed=int(rng.integers(2**31)))
             theta, x = _check_data(prior, theta, simulator(theta, r))
             thetas.append(theta)
@@ -245,12 +239,12 @@ class MDNPosterior:
         from simrl.inference import training
 
         start = time.perf_counter()
-        u = _tensor(training.to_unit(self.prior, np.concatenate(thetas)))
+        u = _tensor(self.prior.to_unit(np.concatenate(thetas)))
         group = torch.cat([torch.full((len(t),), i, dtype=torch.long) for i, t in enumerate(thetas)])
         result = training.train(self.estimator, u, _tensor(np.concatenate(xs)), self.train, generator, group, proposals)
         self.info.simulations.append(len(thetas[-1]))
         self.info.best_epoch.append(result.best_epoch)
-        self.info.best_val_log_prob.append(result.best_val_log_prob + training.unit_log_det(self.prior))
+        self.info.best_val_log_prob.append(result.best_val_log_prob + self.prior.unit_log_det)
         self.info.seconds.append(time.perf_counter() - start)
 
     # -- the distribution at one observation --------------------------------------------------------
@@ -284,10 +278,8 @@ class MDNPosterior:
         """
         import torch
 
-        from simrl.inference.training import from_unit, to_unit
-
         x = _tensor(self._x(x_o))
-        draws = _tensor(to_unit(self.prior, self.sample(init_samples, x_o, seed=seed)))
+        draws = _tensor(self.prior.to_unit(self.sample(init_samples, x_o, seed=seed)))
         with torch.no_grad():
             best = draws[torch.argmax(self.estimator.log_prob(draws[:, None], x)[:, 0])]
         u = best.clone()[None].requires_grad_(True)
@@ -298,7 +290,7 @@ class MDNPosterior:
             optimizer.step()
             with torch.no_grad():
                 u.clamp_(-1.0, 1.0)
-        return from_unit(self.prior, u.detach().numpy()[0])
+        return self.prior.from_unit(u.detach().numpy()[0])
 
     def sampler(self, x_o: np.ndarray, base: Mapping[str, float] | None = None) -> PosteriorSampler:
         """A ``ParamSampler`` over the env's full parameter vector drawing from ``q(theta | x_o)``."""
@@ -314,8 +306,6 @@ class MDNPosterior:
         """
         import torch
 
-        from simrl.inference.training import from_unit
-
         xs = _tensor(xs).reshape(-1, self.x_dim)
         out = np.empty((n, len(xs), self.prior.dim))
         filled = np.zeros(len(xs), dtype=np.int64)
@@ -323,7 +313,7 @@ class MDNPosterior:
             for _ in range(MAX_REJECTION_ROUNDS):
                 todo = np.flatnonzero(filled < n)
                 if not len(todo):
-                    return np.clip(from_unit(self.prior, out), self.prior.low, self.prior.high)  # float rounding
+                    return np.clip(self.prior.from_unit(out), self.prior.low, self.prior.high)  # float rounding
                 draws = self.estimator.sample((n,), xs[todo]).numpy().astype(np.float64)  # (n, b, d)
                 inside = np.all(np.abs(draws) <= 1.0, axis=-1)
                 for j, b in enumerate(todo):
@@ -344,12 +334,10 @@ class MDNPosterior:
         """
         import torch
 
-        from simrl.inference.training import to_unit, unit_log_det
-
-        u = _tensor(to_unit(self.prior, theta))
+        u = _tensor(self.prior.to_unit(theta))
         with torch.no_grad():
             lp = self.estimator.log_prob(u, _tensor(xs).reshape(-1, self.x_dim)).numpy().astype(np.float64)
-        return lp + unit_log_det(self.prior)
+        return lp + self.prior.unit_log_det
 
     def mass_in_box(self, xs: np.ndarray, *, n: int = 10_000, seed: int = 0) -> np.ndarray:
         """The mixture's probability of the prior box for each row of ``xs``, (B,), from ``n`` draws each."""
@@ -370,94 +358,23 @@ class MDNPosterior:
 
     # -- files --------------------------------------------------------------------------------------
 
-    def config(self) -> dict[str, Any]:
-        """The JSON configuration written beside the weights."""
-        import sbi
-        import torch
-
-        return {
-            "format": FORMAT,
-            "prior": self.prior.to_json(),
-            "summary": self.summary,
-            "x_dim": self.x_dim,
-            "network": asdict(self.network),
-            "architecture": "sbi posterior_nn(model='mdn'), theta scaled from the prior box to [-1, 1]",
-            "train": asdict(self.train),
-            "observation": None if self.observation is None else self.observation.tolist(),
-            "info": asdict(self.info),
-            "versions": {"sbi": sbi.__version__, "torch": torch.__version__},
-        }
-
     def save(self, folder: str | Path) -> Path:
-        """Write ``weights.pt`` then ``posterior.json`` into ``folder`` (created if needed), each atomically."""
-        import torch
+        """Write ``weights.pt`` then ``posterior.json`` into ``folder`` (see :mod:`posterior_io`)."""
+        from simrl.inference import posterior_io
 
-        from simrl.utils.atomic import write_bytes, write_json
-
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        buf = io.BytesIO()
-        torch.save(self.estimator.state_dict(), buf)
-        write_bytes(folder / WEIGHTS_FILE, buf.getvalue())
-        write_json(folder / CONFIG_FILE, self.config())
-        return folder
+        return posterior_io.save(self, folder)
 
     @classmethod
     def load(cls, folder: str | Path, *, env_id: str | None = None, summary: str | None = None) -> MDNPosterior:
-        """Read a posterior saved by :meth:`save`, unpickling nothing (``torch.load(weights_only=True)``).
-
-        Args:
-            folder: the folder holding ``posterior.json`` and ``weights.pt``.
-            env_id: if given, the env the posterior must have been fitted for.
-            summary: if given, the summary statistic it must use.
+        """Read a posterior saved by :meth:`save`, unpickling nothing (see :func:`posterior_io.load`).
 
         Raises:
             CheckpointError: a missing, corrupt or truncated file, weights that do not fit the
-                configuration, a posterior for another env or summary.
+                configuration, a posterior for another env (``env_id``) or summary (``summary``).
         """
-        require_sbi()
-        import torch
+        from simrl.inference import posterior_io
 
-        from simrl.inference.training import Network, TrainSettings
-
-        folder = Path(folder)
-        cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
-        try:
-            cfg = json.loads(cfg_path.read_text())
-            if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
-                raise ValueError("not a simrl posterior configuration")
-            prior = BoxPrior.from_json(cfg["prior"])
-            network = Network(**cfg["network"])
-            train = TrainSettings(**cfg["train"])
-            x_dim, kind = int(cfg["x_dim"]), str(cfg["summary"])
-            info = FitInfo(**cfg.get("info", {}))
-            obs = cfg.get("observation")
-            observation = None if obs is None else np.asarray(obs, dtype=np.float64)
-        except FileNotFoundError:
-            raise CheckpointError(f"no posterior in {folder}", f"{CONFIG_FILE} is missing") from None
-        except (ValueError, KeyError, TypeError, SimrlError) as e:
-            what = e.what if isinstance(e, SimrlError) else str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise CheckpointError(f"{cfg_path} is corrupt ({what})") from None
-        if env_id is not None and prior.env_id != env_id:
-            raise CheckpointError(f"the posterior in {folder} was fitted for {prior.env_id}, not {env_id}")
-        if summary is not None and kind != summary:
-            raise CheckpointError(f"the posterior in {folder} uses the '{kind}' summary, not '{summary}'")
-        try:
-            state = torch.load(w_path, map_location="cpu", weights_only=True)
-        except FileNotFoundError:
-            raise CheckpointError(f"no weights in {folder}", f"{WEIGHTS_FILE} is missing") from None
-        except Exception as e:  # a truncated zip, a pickle of something else, ...: torch raises many kinds
-            raise CheckpointError(f"{w_path} is corrupt or not a weights file ({type(e).__name__})") from None
-        with seeded(0):  # stand-in batches fix the shapes; the weights and z-score buffers come from the file
-            estimator = network.build(torch.rand(16, prior.dim) * 2 - 1, torch.rand(16, x_dim) + 0.5)
-        try:
-            if not isinstance(state, dict):
-                raise TypeError(f"a {type(state).__name__}, not a state dict")
-            estimator.load_state_dict(state, strict=True)
-        except (RuntimeError, TypeError, KeyError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointError(f"{w_path} does not fit its configuration ({first})") from None
-        return cls(prior, estimator, summary=kind, network=network, train=train, observation=observation, info=info)
+        return posterior_io.load(folder, env_id=env_id, summary=summary)
 
     def __repr__(self) -> str:
         return (

@@ -121,6 +121,27 @@ class BoxPrior:
         inside = self.contains(theta)
         return np.where(inside, -float(np.sum(np.log(self.high - self.low))), -np.inf)
 
+    def to_unit(self, theta: np.ndarray) -> np.ndarray:
+        """``theta`` -> ``u = (theta - centre) / half-width``: the box becomes [-1, 1]^d."""
+        return (np.asarray(theta, dtype=np.float64) - self._centre) / self._half
+
+    def from_unit(self, u: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`to_unit`."""
+        return np.asarray(u, dtype=np.float64) * self._half + self._centre
+
+    @property
+    def unit_log_det(self) -> float:
+        """``log |du / dtheta|``: add it to a density of ``u`` for the density of ``theta``."""
+        return -float(np.sum(np.log(self._half)))
+
+    @property
+    def _centre(self) -> np.ndarray:
+        return (self.high + self.low) / 2
+
+    @property
+    def _half(self) -> np.ndarray:
+        return (self.high - self.low) / 2
+
     def to_sbi(self) -> BoxUniform:
         """sbi's ``BoxUniform`` over the same box (float32 tensors on the CPU)."""
         import torch

@@ -9,9 +9,9 @@ ours because sbi's ``train()`` spends most of its time fetching batches item by 
 minute at its defaults, this loop (whole-tensor batches, Adam with cosine decay, the best
 validation epoch kept) about ten seconds for a better held-out log-prob (bench/bayessim_fit.py).
 
-The network models ``u``, the parameters scaled from the prior box to [-1, 1]^d (see
-:func:`to_unit`): a fixed transform, the same in every round, so a proposal from an earlier
-round and the current network share one space.
+The network models ``u``, the parameters scaled from the prior box to [-1, 1]^d
+(:meth:`BoxPrior.to_unit`): a fixed transform, the same in every round, so a proposal from an
+earlier round and the current network share one space.
 """
 
 from __future__ import annotations
@@ -20,93 +20,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from sbi.neural_nets.estimators import MixtureDensityEstimator
 from sbi.neural_nets.estimators.mog import MoG
 
 from simrl.errors import ConfigError
-from simrl.inference.prior import BoxPrior
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """How the MDN is trained.
-
-    Attributes:
-        batch_size: simulations per gradient step.
-        learning_rate: Adam's initial step size, decayed to 0 over all steps (cosine).
-        epochs: passes over the training split; the epoch with the best validation loss is kept.
-        validation_fraction: held out from the simulations to pick that epoch.
-        clip_max_norm: gradient-norm clipping (None: off).
-    """
-
-    batch_size: int = 512
-    learning_rate: float = 1e-2
-    epochs: int = 200
-    validation_fraction: float = 0.1
-    clip_max_norm: float | None = 5.0
-
-    def __post_init__(self) -> None:
-        if self.batch_size < 1 or self.epochs < 1:
-            raise ConfigError(f"batch_size and epochs must be at least 1, got {self.batch_size} and {self.epochs}")
-        if not (self.learning_rate > 0 and 0 < self.validation_fraction < 1):
-            raise ConfigError("learning_rate must be positive and validation_fraction in (0, 1)")
-
-
-@dataclass(frozen=True)
-class Network:
-    """The MDN's shape: sbi's ``posterior_nn(model="mdn")``: two hidden ReLU layers, full covariances.
-
-    Attributes:
-        components: mixture components.
-        hidden: width of the hidden layers.
-        z_score_x: how sbi standardises the summaries (``independent``, ``structured`` or ``none``),
-            with the mean and std of the first round's simulations, stored in the weights.
-    """
-
-    components: int = 5
-    hidden: int = 50
-    z_score_x: str = "independent"
-
-    def __post_init__(self) -> None:
-        if self.components < 1 or self.hidden < 1:
-            raise ConfigError(f"an MDN needs components and hidden >= 1, got {self.components} and {self.hidden}")
-        if self.z_score_x not in ("independent", "structured", "none"):
-            raise ConfigError(f"z_score_x must be 'independent', 'structured' or 'none', not '{self.z_score_x}'")
-
-    def build(self, u: torch.Tensor, x: torch.Tensor) -> MixtureDensityEstimator:
-        """An untrained MDN for ``u`` (n, d) given ``x`` (n, S); ``x`` sets the z-scoring statistics."""
-        from sbi.neural_nets import posterior_nn
-
-        builder = posterior_nn(
-            model="mdn",
-            num_components=self.components,
-            hidden_features=self.hidden,
-            z_score_theta="none",  # u is already the unit box
-            z_score_x=self.z_score_x,
-        )
-        return builder(u, x)
-
-
-# ------------------------------------------------------------------------------- the unit-box transform
-
-
-def to_unit(prior: BoxPrior, theta: np.ndarray) -> np.ndarray:
-    """``theta`` in the prior box -> ``u`` in [-1, 1]^d."""
-    mid, half = (prior.high + prior.low) / 2, (prior.high - prior.low) / 2
-    return (np.asarray(theta, dtype=np.float64) - mid) / half
-
-
-def from_unit(prior: BoxPrior, u: np.ndarray) -> np.ndarray:
-    mid, half = (prior.high + prior.low) / 2, (prior.high - prior.low) / 2
-    return np.asarray(u, dtype=np.float64) * half + mid
-
-
-def unit_log_det(prior: BoxPrior) -> float:
-    """``log |d u / d theta|``: add it to ``log q(u | x)`` for ``log q(theta | x)``."""
-    return -float(np.sum(np.log((prior.high - prior.low) / 2)))
-
+from simrl.inference.settings import TrainSettings
 
 # ------------------------------------------------------------------------------------------ losses
 
@@ -192,7 +111,7 @@ def train(
         for g, p in enumerate(proposals):
             if p is not None:
                 log_proposal[group == g] = p.log_prob(u[group == g])
-    n_val = max(1, int(round(settings.validation_fraction * n)))
+    n_val = max(1, round(settings.validation_fraction * n))
     if n - n_val < 1:
         raise ConfigError(f"{n} simulations leave nothing to train on after the validation split")
     perm = torch.randperm(n, generator=generator)
