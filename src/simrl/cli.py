@@ -420,13 +420,17 @@ def _print_bayessim(result, c) -> None:
         + ", ".join(f"{k} {v:g}" for k, v in s["true_params"].items())
     )
     t = Table(title="mean return per system (over seeds), posterior vs uniform randomization")
-    for col in ("system", "uniform", "posterior", "improvement [95% CI]"):
+    for col in ("system", "uniform", "posterior", "improvement [95% CI]", "P(posterior > uniform)"):
         t.add_column(col, justify="left" if col == "system" else "right")
     for system, res in s["results"].items():
         imp = s["improvement_percent"][system]
         ci = f" [{imp['ci'][0]:+.1f}, {imp['ci'][1]:+.1f}]" if imp["ci"] else ""
         t.add_row(
-            system, f"{res['uniform']['mean']:.1f}", f"{res['posterior']['mean']:.1f}", f"{imp['percent']:+.1f}%{ci}"
+            system,
+            f"{res['uniform']['mean']:.1f}",
+            f"{res['posterior']['mean']:.1f}",
+            f"{imp['percent']:+.1f}%{ci}",
+            f"{imp['p_posterior_better']:.2f} [{imp['p_ci'][0]:.2f}, {imp['p_ci'][1]:.2f}]",
         )
     imp = s["improvement_percent"]["Overall"]
     ci = f" [{imp['ci'][0]:+.1f}, {imp['ci'][1]:+.1f}]" if imp["ci"] else ""

@@ -63,6 +63,10 @@ def test_summary_compares_both_methods_on_every_system(smoke):
         imp = summary["improvement_percent"][system]["percent"]
         u, p = res["uniform"]["mean"], res["posterior"]["mean"]
         assert imp == pytest.approx((p - u) / abs(u) * 100)
+        poi = summary["improvement_percent"][system]
+        assert poi["p_ci"][0] <= poi["p_posterior_better"] <= poi["p_ci"][1]
+        # One seed each: the probability of improvement is 1, 0 or 1/2 (a tie).
+        assert poi["p_posterior_better"] == (1.0 if p > u else 0.0 if p < u else 0.5)
     assert "Overall" in summary["improvement_percent"]
 
 

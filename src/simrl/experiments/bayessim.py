@@ -337,7 +337,7 @@ def _evaluate(
     """Returns per system and method, statistics over seeds, improvement in %, robustness maps."""
     from simrl.evaluation.evaluate import evaluate
     from simrl.evaluation.robustness import Axis, evaluate_grid
-    from simrl.evaluation.stats import aggregate
+    from simrl.evaluation.stats import aggregate, probability_of_improvement
 
     per: dict[str, dict[str, Any]] = {}
     for system, params in systems.items():
@@ -358,7 +358,13 @@ def _evaluate(
     for system in systems:
         post = np.array(per[system]["posterior"]["seed_means"])
         unif = np.array(per[system]["uniform"]["seed_means"])
-        improvements[system] = {"percent": improvement(post, unif), "ci": _paired_ci(post, unif, improvement)}
+        poi = probability_of_improvement(post, unif, rng=0)
+        improvements[system] = {
+            "percent": improvement(post, unif),
+            "ci": _paired_ci(post, unif, improvement),
+            "p_posterior_better": poi["p"],
+            "p_ci": poi["ci"],
+        }
     post_all = np.array([per[s]["posterior"]["seed_means"] for s in systems]).sum(axis=0)
     unif_all = np.array([per[s]["uniform"]["seed_means"] for s in systems]).sum(axis=0)
     improvements["Overall"] = {

@@ -111,10 +111,11 @@ def write_report(
             page.format_value(res[s]["posterior"]["mean"]),
             ci(res[s]["posterior"]),
             pct(imp[s]),
+            f"{imp[s]['p_posterior_better']:.2f} [{imp[s]['p_ci'][0]:.2f}, {imp[s]['p_ci'][1]:.2f}]",
         ]
         for s in res
     ]
-    rows.append(["Overall (sum over systems)", "", "", "", "", pct(imp["Overall"])])
+    rows.append(["Overall (sum over systems)", "", "", "", "", pct(imp["Overall"]), ""])
     headline = [
         page.Stat("true system", ", ".join(f"{k} {v:g}" for k, v in truth.items()), "hidden from inference"),
         page.Stat(
@@ -161,13 +162,15 @@ def write_report(
                         "posterior mean",
                         "posterior IQM [95% CI]",
                         "posterior vs uniform [95% CI]",
+                        "P(posterior > uniform) [95% CI]",
                     ],
                     rows,
                 ),
                 page.Paragraph(
                     "Each policy is evaluated on the same episode seeds; statistics are over training seeds "
                     "(one score per policy: its mean return). Improvement is (posterior − uniform) / |uniform|,"
-                    " with a 95% bootstrap CI resampling seeds in pairs."
+                    " with a 95% bootstrap CI resampling seeds in pairs; P(posterior > uniform) is the probability "
+                    "of improvement over seeds (Agarwal et al. 2021)."
                 ),
             ],
         ),
