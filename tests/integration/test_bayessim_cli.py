@@ -142,3 +142,11 @@ def test_corrupt_posterior_or_one_from_another_env(cli, smoke, tmp_path):
     check_one_line_error(cli("bayessim", "--preset", "smoke", "--posterior", other, "--out", tmp_path / "out"))
     assert not (tmp_path / "out").exists()
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("other")} == before
+
+
+def test_a_trained_policy_can_collect_the_data(cli, sac_run, tmp_path):
+    r = cli("bayessim", "--preset", "smoke", "--collect", sac_run, "--out", tmp_path, "--timesteps", "4096")
+    assert r.code == 0, r.err
+    (folder,) = tmp_path.iterdir()
+    assert json.loads((folder / "config.json").read_text())["collect"] == str(sac_run)
+    assert (folder / "posterior" / "samples.npz").is_file()
