@@ -337,12 +337,13 @@ def compare(
 @app.command()
 def envs() -> None:
     """List simrl's environments with their sizes and simulator parameters."""
+    from rich.markup import escape
     from rich.table import Table
 
     from simrl.experiments.targets import describe_envs
 
     t = Table(title="simrl environments")
-    for col in ("id", "obs", "act", "steps", "parameters (default [low, high])"):
+    for col in ("id", "obs", "act", "steps", "parameters: default \\[low, high] unit"):
         t.add_column(col)
     for row in describe_envs():
         t.add_row(
@@ -351,7 +352,8 @@ def envs() -> None:
             str(row["act"]),
             str(row["max_steps"]),
             "\n".join(
-                f"{p['name']} = {p['default']:g} [{p['low']:g}, {p['high']:g}] {p['unit']}" for p in row["params"]
+                escape(f"{p['name']} = {p['default']:g} [{p['low']:g}, {p['high']:g}] {p['unit']}")
+                for p in row["params"]
             ),
         )
     _console().print(t)
@@ -377,8 +379,12 @@ def bayessim(
     posterior: Annotated[Path | None, typer.Option(help="Reuse a saved posterior folder instead of fitting.")] = None,
     out: Annotated[Path, typer.Option(help="Parent folder.")] = Path("runs"),
 ) -> None:
-    """BayesSim: infer the pendulum's mass and length from observed trajectories, train PPO on posterior
-    vs uniform randomization, and compare them on the real and other systems."""
+    """BayesSim: infer the pendulum's mass and length, train PPO on posterior vs uniform randomization, compare.
+
+    Observes a "real" pendulum, fits a mixture density network posterior over its parameters from simulations,
+    trains PPO on posterior and on uniform randomization (same budget and seeds) and evaluates both on the real
+    system, on named test systems and over the prior box. Writes runs/bayessim-<time>/ with report.html.
+    """
     from simrl.experiments import bayessim as bs
     from simrl.experiments import config as cfg
 
@@ -444,7 +450,7 @@ def demo(
     out: Annotated[Path, typer.Option(help="Parent folder of run folders.")] = Path("runs"),
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
-    """The main job: PPO on simrl/Pendulum-v0 with its preset, evaluated against the random policy."""
+    """A short job: PPO on simrl/Pendulum-v0 with its preset, evaluated against the random policy."""
     from simrl.experiments import config as cfg
     from simrl.experiments.runner import default_run_name, start
 
