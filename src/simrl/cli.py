@@ -23,6 +23,10 @@ app = typer.Typer(
 ParamOpt = Annotated[
     list[str] | None, typer.Option("--env-param", help="Fixed simulator parameter, NAME=VALUE (repeatable).")
 ]
+KwargOpt = Annotated[
+    list[str] | None,
+    typer.Option("--env-kwarg", help="Env constructor argument KEY=VALUE, e.g. reward=alive (repeatable)."),
+]
 
 
 @app.callback()
@@ -127,6 +131,7 @@ def train(
         list[str] | None, typer.Option("--set", help="Hyper-parameter override KEY=VALUE (repeatable).")
     ] = None,
     env_param: ParamOpt = None,
+    env_kwarg: KwargOpt = None,
     randomize: Annotated[
         list[str] | None, typer.Option(help="Uniform randomization per episode, NAME=LOW:HIGH (repeatable).")
     ] = None,
@@ -155,6 +160,7 @@ def train(
         hyperparams_file=hyperparams,
         sets=set_ or [],
         env_params=cfg.parse_env_params(env_param or []),
+        env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
         randomize=cfg.parse_randomize(randomize or []),
         checkpoints=cfg.parse_checkpoints(checkpoints),
         eval_freq=eval_freq,
@@ -183,6 +189,7 @@ def eval_(
     target: Annotated[Path, typer.Argument(help="A run folder or a model.zip.")],
     env: Annotated[str | None, typer.Option(help="Env id (required for a model.zip not written by simrl).")] = None,
     env_param: ParamOpt = None,
+    env_kwarg: KwargOpt = None,
     episodes: Annotated[int | None, typer.Option(help="Episodes (default: the run's eval episodes, else 10).")] = None,
     model: Annotated[str, typer.Option(help="For a run folder: best, final, or a checkpoint percentage.")] = "best",
     algo: Annotated[str | None, typer.Option(help="Algorithm, for a model.zip not written by simrl.")] = None,
@@ -205,6 +212,7 @@ def eval_(
         target,
         env_id=env,
         env_params=cfg.parse_env_params(env_param or []),
+        env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
         episodes=episodes,
         which=model,
         algo=algo,
@@ -217,9 +225,13 @@ def eval_(
     if json_:
         print(json.dumps(report))
         return
+    from rich.markup import escape
+
     c = _console()
     params = ", ".join(f"{k}={v:g}" for k, v in report["env_params"].items()) or "defaults"
-    c.print(f"{report['model']}  on {report['env_id']} ({params}), {report['episodes']} episodes")
+    if report["env_kwargs"]:
+        params += "; env kwargs " + ", ".join(f"{k}={v}" for k, v in report["env_kwargs"].items())
+    c.print(escape(f"{report['model']}  on {report['env_id']} ({params}), {report['episodes']} episodes"))
     c.print(f"  trained  {report['mean']:9.2f} ± {report['std']:.2f}")
     c.print(f"  random   {report['random_mean']:9.2f} ± {report['random_std']:.2f}")
 
@@ -260,6 +272,7 @@ def record(
     out: Annotated[Path | None, typer.Option(help="The mp4 to write (the gif goes beside it).")] = None,
     env: Annotated[str | None, typer.Option(help="Env id (default: the run's).")] = None,
     env_param: ParamOpt = None,
+    env_kwarg: KwargOpt = None,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
 ) -> None:
     """Record videos (mp4 at full rate, a small gif) of a policy, or of every checkpoint in turn."""
@@ -273,6 +286,7 @@ def record(
         out=out,
         env_id=env,
         env_params=cfg.parse_env_params(env_param or []),
+        env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
         device=device,
     )
     c = _console()
@@ -357,6 +371,43 @@ def envs() -> None:
             ),
         )
     _console().print(t)
+
+
+@app.command()
+def play(
+    env_id: Annotated[str, typer.Argument(help="A registered id with a Box action space, e.g. simrl/Pendulum-v0.")],
+    env_param: ParamOpt = None,
+    env_kwarg: KwargOpt = None,
+    seed: Annotated[int, typer.Option(help="Seeds the first episode.")] = 0,
+    fps: Annotated[float | None, typer.Option(help="Steps per second (default: the env's render_fps or 30).")] = None,
+    scale: Annotated[float, typer.Option(help="Size of the frame on screen relative to the env's.")] = 1.0,
+    frames: Annotated[int | None, typer.Option(help="Stop after N frames (default: when you quit).")] = None,
+) -> None:
+    """Drive ENV_ID yourself from the keyboard, to feel how hard the task is.
+
+    Each action dimension has a pair of keys: hold the first for the action's high, the second for
+    its low, neither for 0. The env may declare its own pairs (KEYS); otherwise dimensions 0, 1, ...
+    get q/a, w/s, e/d, r/f, t/g, y/h, u/j, i/k. With one dimension the right/left arrows work too.
+
+    Backspace resets the episode, Space pauses, Escape or closing the window quits. Episodes that
+    end reset by themselves; their returns are printed at the end.
+    """
+    from simrl.envs.play import play as play_env
+    from simrl.envs.vec import check_env_kwargs, env_spec, param_space
+    from simrl.experiments import config as cfg
+
+    env_spec(env_id)
+    params = dict(param_space(env_id).make(cfg.parse_env_params(env_param or [])))
+    env_kwargs = check_env_kwargs(env_id, cfg.parse_env_kwargs(env_kwarg or []))
+    result = play_env(
+        env_id, params=params, env_kwargs=env_kwargs, seed=seed, fps=fps, scale=scale, max_frames=frames, log=print
+    )
+    if result.returns:
+        returns = ", ".join(f"{r:.1f}" for r in result.returns)
+        mean = sum(result.returns) / len(result.returns)
+        print(f"{len(result.returns)} episode(s) ended, returns {returns} (mean {mean:.1f})")
+    else:
+        print(f"no episode ended in {result.frames} frames")
 
 
 @app.command()

@@ -35,6 +35,10 @@ TRAIN_CASES = {
     "params on an env without any": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-param", "mass=1"],
     "unknown option": [*TRAIN, "--bogus"],
     "missing hyper-parameter file": [*TRAIN, "--hyperparams", "/nonexistent/hp.yaml"],
+    "unknown --env-kwarg": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "nope=1"],
+    "--env-kwarg naming a simulator parameter": [*TRAIN, "--env-kwarg", "mass=2"],
+    "--env-kwarg without =": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "g"],
+    "--env-kwarg value the env cannot use": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "g=x"],
 }
 
 
@@ -161,6 +165,9 @@ def test_eval_with_mismatched_env(cli, sac_run):
         ["--episodes", "0"],
         ["--model", "37"],
         ["--model", "newest"],
+        ["--env-kwarg", "mass=2"],
+        ["--env-kwarg", "reward=alive"],
+        ["--env-kwarg", "reward"],
     ],
 )
 def test_eval_mistakes(cli, sac_run, args):
@@ -175,3 +182,13 @@ def test_eval_of_a_run_without_a_model_yet(cli, sac_run, tmp_path):
     r = cli("eval", run)
     check_one_line_error(r)
     assert "no model yet" in r.err
+
+
+def test_env_kwarg_errors_name_the_fix(cli, tmp_path):
+    r = cli("train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "gg=1", "--out", tmp_path / "runs")
+    check_one_line_error(r)
+    assert "unknown env kwarg 'gg'" in r.err and "did you mean 'g'" in r.err
+    r = cli(*TRAIN, "--env-kwarg", "mass=2", "--out", tmp_path / "runs")
+    check_one_line_error(r)
+    assert "--env-param mass=VALUE" in r.err
+    assert not (tmp_path / "runs").exists()

@@ -126,3 +126,35 @@ def test_build_kwargs_turns_plain_yaml_into_sb3_objects():
 def test_build_kwargs_rejects_bad_values(hp):
     with pytest.raises(ConfigError):
         build_kwargs("td3" if "noise_type" in hp else "sac", hp, n_actions=1)
+
+
+def test_env_kwargs_parse_as_yaml_scalars():
+    assert cfg.parse_env_kwargs(["reward=alive", "g=9.81", "n=3", "flag=true"]) == {
+        "reward": "alive",
+        "g": 9.81,
+        "n": 3,
+        "flag": True,
+    }
+    assert cfg.parse_env_kwargs(["when=2024-01-01"]) == {"when": "2024-01-01"}  # not a date: JSON must hold it
+    assert cfg.parse_env_kwargs([]) == {}
+    for bad in (["g"], ["=1"], ["g="]):
+        with pytest.raises(ConfigError, match="--env-kwarg"):
+            cfg.parse_env_kwargs(bad)
+
+
+def test_resolve_checks_and_stores_env_kwargs():
+    c = cfg.resolve("sac", "Pendulum-v1", seed=0, env_kwargs={"g": 2.0})
+    assert c.env_kwargs == {"g": 2.0}
+    assert cfg.TrainConfig.from_dict(c.to_dict()) == c
+    assert cfg.resolve("sac", "Pendulum-v1", seed=0).env_kwargs == {}
+    with pytest.raises(EnvError, match="gg"):
+        cfg.resolve("sac", "Pendulum-v1", seed=0, env_kwargs={"gg": 2.0})
+
+
+def test_a_config_from_before_env_kwargs_still_loads():
+    d = cfg.resolve("sac", "simrl/Pendulum-v0", seed=0).to_dict()
+    del d["env_kwargs"]
+    assert cfg.TrainConfig.from_dict(d).env_kwargs == {}
+    assert cfg.TrainConfig.from_dict({**d, "env_kwargs": None}).env_kwargs == {}
+    with pytest.raises(ConfigError):
+        cfg.TrainConfig.from_dict({**d, "env_kwargs": "reward=alive"})

@@ -11,4 +11,13 @@ if "simrl/Pendulum-v0" not in registry:
 
 from simrl.envs.vec import make_vec_env, param_space
 
+# The pymunk tasks: 50 control steps per second, so 500 steps are 10 s.
+for _id, _entry in (
+    ("simrl/CartPole-v0", "simrl.envs.planar.cartpole:PlanarCartPole"),
+    ("simrl/BipedStand-v0", "simrl.envs.planar.biped:BipedStand"),
+    ("simrl/BallBalance-v0", "simrl.envs.planar.ballbot:BallBalance"),
+):
+    if _id not in registry:
+        register(id=_id, entry_point=_entry, max_episode_steps=500)
+
 __all__ = ["make_vec_env", "param_space"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -50,6 +50,85 @@ def param_space(env_id: str) -> ParamSpace:
     return space if isinstance(space, ParamSpace) else ParamSpace((), env_id)
 
 
+def check_env_kwarg_names(env_id: str, kwargs: Mapping[str, Any]) -> None:
+    """The cheap half of :func:`check_env_kwargs`: the names only (refused ones, unknown ones); nothing is built."""
+    import difflib
+    import inspect
+
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise EnvError(f"env kwargs for {env_id} must be a mapping of names to values, got {kwargs!r}")
+    space = param_space(env_id)
+    for key in kwargs:
+        if key == "render_mode":
+            raise EnvError("env kwarg 'render_mode' is set by simrl", "rgb_array for 'simrl record', none otherwise")
+        if key in space.names:
+            raise EnvError(
+                f"'{key}' is a simulator parameter of {env_id}, not an env kwarg", f"use --env-param {key}=VALUE"
+            )
+    cls = env_class(env_id)
+    try:
+        sig = inspect.signature(cls) if cls is not None else None
+    except (TypeError, ValueError):  # a constructor inspect cannot read: let the build decide
+        sig = None
+    # ``**kwargs`` takes anything, unless the env declares parameters: then it is for them alone
+    # (the planar tasks take their simulator parameters that way).
+    if sig is None or (
+        any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()) and not len(space)
+    ):
+        return
+    accepted = [
+        name
+        for name, p in sig.parameters.items()
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        and name != "render_mode"
+        and name not in space.names
+    ]
+    for key in kwargs:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            mean = f"did you mean '{close[0]}'? " if close else ""
+            takes = f"{env_id} takes: {', '.join(accepted)}" if accepted else f"{env_id} takes none"
+            raise EnvError(f"unknown env kwarg '{key}' for {env_id}", mean + takes)
+
+
+def check_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Check constructor keyword arguments ("env kwargs", e.g. ``reward="alive"``) for ``env_id``.
+
+    The names are checked against the env class's constructor (anything goes when it takes
+    ``**kwargs``); ``render_mode`` and simulator parameters (``--env-param``) are refused. Then the
+    env is built, reset and stepped once, so that a bad value fails now rather than in the middle of
+    a run (an env that only stores a value, like Pendulum-v1's ``g``, uses it at its first step).
+
+    Returns:
+        The kwargs, as a plain dict.
+
+    Raises:
+        EnvError: an unknown id or name, a refused name, a value the constructor rejects.
+    """
+    check_env_kwarg_names(env_id, kwargs)
+    kwargs = dict(kwargs)
+    if not kwargs:
+        return kwargs
+    if env_id in BATCHED:
+        raise EnvError(f"{env_id} takes no env kwargs", "its simulator parameters are set with --env-param")
+    env = None
+    try:
+        env = gym.make(env_id, **kwargs)
+        env.reset(seed=0)
+        env.action_space.seed(0)
+        env.step(env.action_space.sample())
+    except EnvError:
+        raise
+    except (TypeError, ValueError, AssertionError) as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        shown = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+        raise EnvError(f"bad env kwarg {shown} for {env_id} ({type(e).__name__}: {first})") from None
+    finally:
+        if env is not None:
+            env.close()
+    return kwargs
+
+
 def make_vec_env(
     env_id: str,
     n_envs: int = 1,
@@ -59,6 +138,7 @@ def make_vec_env(
     subprocess: bool = False,
     render_mode: str | None = None,
     samples: tuple[tuple[str, ...], np.ndarray] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> VecEnv:
     """A vectorized ``env_id`` with ``n_envs`` copies.
 
@@ -71,13 +151,16 @@ def make_vec_env(
         subprocess: use SubprocVecEnv instead of DummyVecEnv (ignored for batched envs).
         render_mode: passed to the env (``rgb_array`` for videos).
         samples: (names, (n, d) array): each episode draws one row (e.g. BayesSim posterior samples).
+        env_kwargs: further constructor arguments (``reward="alive"``); values are checked by
+            :func:`check_env_kwargs`, names here. The batched pendulum takes none.
 
     Returns:
         ``BatchedPendulum`` for simrl/Pendulum-v0 (all copies stepped in one numpy call), an SB3
         ``DummyVecEnv``/``SubprocVecEnv`` otherwise.
 
     Raises:
-        EnvError: unknown id, unknown parameter, value out of bounds, low > high.
+        EnvError: unknown id, unknown parameter, value out of bounds, low > high, an env kwarg
+            the env does not take.
     """
     if n_envs < 1:
         raise EnvError(f"n_envs must be at least 1, got {n_envs}")
@@ -86,21 +169,25 @@ def make_vec_env(
     if (params or randomize or samples) and not len(space):
         raise EnvError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
     sampler = make_sampler(space, params, randomize, samples)
+    env_kwargs = dict(env_kwargs or {})
+    check_env_kwarg_names(env_id, env_kwargs)
 
     if env_id in BATCHED:
+        if env_kwargs:
+            raise EnvError(f"{env_id} takes no env kwargs", "its simulator parameters are set with --env-param")
         from simrl.envs.batched_pendulum import BatchedPendulum
 
         venv = BatchedPendulum(
             n_envs, sampler=sampler, render_mode=render_mode, max_episode_steps=spec.max_episode_steps or 200
         )
     else:
-        venv = _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode)
+        venv = _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode, env_kwargs)
     if seed is not None:
         venv.seed(seed)
     return venv
 
 
-def _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode) -> VecEnv:
+def _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode, env_kwargs) -> VecEnv:
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
     from simrl.envs.wrappers import DomainRandomization
@@ -110,6 +197,7 @@ def _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode
             kwargs = {} if render_mode is None else {"render_mode": render_mode}
             if len(space):
                 kwargs.update(dict(space.make(params)))
+            kwargs.update(env_kwargs)
             env = gym.make(env_id, **kwargs)
             if not isinstance(sampler, FixedSampler):
                 env = DomainRandomization(env, sampler)

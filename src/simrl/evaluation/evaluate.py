@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,12 +66,14 @@ def evaluate(
     params: Mapping[str, float] | None = None,
     seed: int = EVAL_SEED,
     deterministic: bool = True,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> EvalResult:
     """Run one episode in each of ``n_episodes`` parallel envs seeded from ``seed``.
 
+    ``env_kwargs`` are further constructor arguments of the env (see ``simrl.envs.vec.check_env_kwargs``).
     Returns the undiscounted return and length of each episode, in env order.
     """
-    venv = make_vec_env(env_id, n_episodes, seed=seed, params=params)
+    venv = make_vec_env(env_id, n_episodes, seed=seed, params=params, env_kwargs=env_kwargs)
     try:
         obs = venv.reset()
         returns = np.zeros(n_episodes)
@@ -90,10 +93,23 @@ def evaluate(
 
 
 def random_baseline(
-    env_id: str, n_episodes: int, *, params: Mapping[str, float] | None = None, seed: int = EVAL_SEED
+    env_id: str,
+    n_episodes: int,
+    *,
+    params: Mapping[str, float] | None = None,
+    seed: int = EVAL_SEED,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> EvalResult:
     """The random policy on the same episode seeds as :func:`evaluate`."""
-    venv = make_vec_env(env_id, 1)
+    venv = make_vec_env(env_id, 1, env_kwargs=env_kwargs)
     space = venv.action_space
     venv.close()
-    return evaluate(RandomPolicy(space, seed), env_id, n_episodes, params=params, seed=seed, deterministic=False)
+    return evaluate(
+        RandomPolicy(space, seed),
+        env_id,
+        n_episodes,
+        params=params,
+        seed=seed,
+        deterministic=False,
+        env_kwargs=env_kwargs,
+    )

@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -83,22 +84,30 @@ def evaluate_grid(
     *,
     params: Mapping[str, float] | None = None,
     seed: int = EVAL_SEED,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> GridResult:
     """Evaluate ``policy`` for ``episodes`` deterministic episodes on every cell of the grid.
 
-    ``params`` fixes the parameters the grid does not vary (defaults otherwise).
+    ``params`` fixes the parameters the grid does not vary (defaults otherwise); ``env_kwargs`` are
+    further constructor arguments of every cell's env (the batched pendulum takes none).
 
     Raises:
-        EnvError: an unknown parameter or a grid value outside the parameter's bounds.
+        EnvError: an unknown parameter or a grid value outside the parameter's bounds, env kwargs the
+            env does not take.
     """
     space = param_space(env_id)
     base = dict(params or {})
     cells = [space.make({**base, **cell}) for cell in grid_cells(axes)]  # checks names and bounds
     shape = tuple(len(a.values) for a in axes)
-    if env_id in BATCHED:
+    if env_id in BATCHED and not env_kwargs:
         returns = _batched(policy, np.stack([c.vector for c in cells]), episodes, seed)
-    else:
-        returns = np.stack([evaluate(policy, env_id, episodes, params=dict(c), seed=seed).returns for c in cells])
+    else:  # (env kwargs for a batched env are refused by make_vec_env)
+        returns = np.stack(
+            [
+                evaluate(policy, env_id, episodes, params=dict(c), seed=seed, env_kwargs=env_kwargs).returns
+                for c in cells
+            ]
+        )
     return GridResult(tuple(axes), returns.reshape(*shape, episodes))
 
 

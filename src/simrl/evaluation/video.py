@@ -69,6 +69,7 @@ def record_episodes(
     seed: int = EVAL_SEED,
     deterministic: bool = True,
     max_steps: int | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
 ) -> list[Episode]:
     """Roll ``policy`` out for ``episodes`` episodes in one ``rgb_array`` env, keeping every frame.
 
@@ -81,6 +82,7 @@ def record_episodes(
         deterministic: passed to ``predict``.
         max_steps: cut each episode after this many steps; ``None``: when the env ends it (an env
             without a time limit is cut at ``UNLIMITED_EPISODE_STEPS``).
+        env_kwargs: further constructor arguments of the env (``reward="alive"``).
 
     Returns:
         One :class:`Episode` per episode, in seed order.
@@ -94,7 +96,7 @@ def record_episodes(
         raise ConfigError(f"episodes must be at least 1, got {episodes}")
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
-    env, time_limit = _make_render_env(env_id, params)
+    env, time_limit = _make_render_env(env_id, params, env_kwargs)
     try:
         limit = max_steps or time_limit or UNLIMITED_EPISODE_STEPS
         fps = float(env.metadata.get("render_fps") or DEFAULT_FPS)
@@ -103,17 +105,22 @@ def record_episodes(
         env.close()
 
 
-def _make_render_env(env_id: str, params: Mapping[str, float] | None) -> tuple[gym.Env, int | None]:
-    """``gymnasium.make(env_id, render_mode="rgb_array", **params)`` and the id's time limit."""
+def _make_render_env(
+    env_id: str, params: Mapping[str, float] | None, env_kwargs: Mapping[str, Any] | None = None
+) -> tuple[gym.Env, int | None]:
+    """``gymnasium.make(env_id, render_mode="rgb_array", **params, **env_kwargs)`` and the id's time limit."""
     import gymnasium as gym
 
-    from simrl.envs.vec import env_class, env_spec, param_space
+    from simrl.envs.vec import check_env_kwarg_names, env_class, env_spec, param_space
 
     spec = env_spec(env_id)  # an EnvError for unknown ids
     space = param_space(env_id)
     if params and not len(space):
         raise EnvError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
     kwargs = dict(space.make(params)) if len(space) else {}
+    if env_kwargs:
+        check_env_kwarg_names(env_id, env_kwargs)  # refuses render_mode and parameter names
+        kwargs.update(env_kwargs)
     metadata = getattr(env_class(env_id), "metadata", None)
     modes = metadata.get("render_modes") if isinstance(metadata, Mapping) else None
     if modes is not None and "rgb_array" not in modes:

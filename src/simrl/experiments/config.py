@@ -6,6 +6,7 @@ Precedence: preset ``default:`` < preset for the env id < ``--hyperparams FILE``
 from __future__ import annotations
 
 import copy
+import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,8 @@ class TrainConfig:
     """Constructor hyper-parameters in plain YAML form (``lin_1e-3``, ``activation_fn: tanh``)."""
     env_params: dict[str, float] = field(default_factory=dict)
     """Fixed simulator parameters of the training and evaluation env."""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Further constructor arguments of the env (``reward: alive``), checked against its constructor."""
     randomize: dict[str, list[float]] = field(default_factory=dict)
     """name -> [low, high]: uniform domain randomization per training episode."""
     param_samples: str | None = None
@@ -64,6 +67,10 @@ class TrainConfig:
         try:
             d = dict(d)
             d["checkpoints"] = tuple(d.get("checkpoints", DEFAULT_CHECKPOINTS))
+            kwargs = d.get("env_kwargs")
+            d["env_kwargs"] = {} if kwargs is None else kwargs  # absent before env kwargs existed
+            if not isinstance(d["env_kwargs"], dict) or not all(isinstance(k, str) for k in d["env_kwargs"]):
+                raise TypeError("env_kwargs must be a mapping of names to values")
             return cls(**d)
         except TypeError as e:
             raise ConfigError(f"config.yaml does not describe a run: {e}") from None
@@ -153,6 +160,23 @@ def parse_env_params(items: list[str]) -> dict[str, str]:
     return out
 
 
+def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
+    """``--env-kwarg KEY=VALUE`` items; values are YAML scalars (``reward=alive``, ``g=9.81``).
+
+    Names and values are checked against the env's constructor later (``check_env_kwargs``).
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, raw = split_assignment(item, "--env-kwarg")
+        value = parse_value(raw)
+        try:  # config.yaml and the model's simrl.json hold plain values only (YAML reads 2024-01-01 as a date)
+            json.dumps(value)
+        except (TypeError, ValueError):
+            value = raw
+        out[key] = value
+    return out
+
+
 def parse_randomize(items: list[str]) -> dict[str, list[float]]:
     """``--randomize NAME=LOW:HIGH`` items."""
     out = {}
@@ -221,6 +245,7 @@ def resolve(
     hyperparams_file: str | Path | None = None,
     sets: list[str] | None = None,
     env_params: dict[str, Any] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
     randomize: dict[str, list[float]] | None = None,
     checkpoints: tuple[int, ...] = DEFAULT_CHECKPOINTS,
     eval_freq: int | None = None,
@@ -234,7 +259,7 @@ def resolve(
         ConfigError, EnvError: an unknown algorithm, env, key or parameter; a bad value.
     """
     from simrl.envs.params import make_sampler
-    from simrl.envs.vec import param_space
+    from simrl.envs.vec import check_env_kwargs, param_space
 
     algo = get_algo(algo).name
     space = param_space(env_id)  # raises for an unknown env id
@@ -283,6 +308,7 @@ def resolve(
     make_sampler(space, env_params, rand, samples)
     fixed = dict(space.make(env_params)) if env_params else {}
     fixed = {k: v for k, v in fixed.items() if k in (env_params or {})}
+    kwargs = check_env_kwargs(env_id, env_kwargs or {})  # builds the env once when there are any
 
     return TrainConfig(
         algo=algo,
@@ -292,6 +318,7 @@ def resolve(
         n_envs=envs,
         hyperparams=hp,
         env_params=fixed,
+        env_kwargs=kwargs,
         randomize={k: list(v) for k, v in rand.items()},
         checkpoints=tuple(checkpoints),
         eval_freq=int(eval_freq) if eval_freq is not None else max(1, total // 20),

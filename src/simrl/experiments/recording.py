@@ -54,11 +54,12 @@ def record(
     env_id: str | None = None,
     env_params: dict[str, Any] | None = None,
     device: str = "cpu",
+    env_kwargs: dict[str, Any] | None = None,
 ) -> Recording:
     """Record ``episodes`` deterministic episodes of each selected policy into one mp4 and one gif.
 
     Every frame carries the policy's label and the episode's return, so with ``checkpoint="all"``
-    training progress can be watched in one file.
+    training progress can be watched in one file. ``env_kwargs`` override the run's env kwargs.
     """
     from simrl.evaluation import video
 
@@ -69,8 +70,13 @@ def record(
         raise ConfigError(f"--out must name an .mp4 file, got '{out}'", "the gif is written beside it")
     groups = []
     for label, which in _which_models(target, checkpoint):
-        t = resolve_target(target, env_id=env_id, env_params=env_params, which=which, device=device)
-        groups.append((label, video.record_episodes(t.model, t.env_id, episodes=episodes, params=t.params)))
+        t = resolve_target(
+            target, env_id=env_id, env_params=env_params, env_kwargs=env_kwargs, which=which, device=device
+        )
+        episodes_ = video.record_episodes(
+            t.model, t.env_id, episodes=episodes, params=t.params, env_kwargs=t.env_kwargs
+        )
+        groups.append((label, episodes_))
     frames = video.join(groups)
     fps = groups[0][1][0].fps
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -333,7 +333,9 @@ def _compare_grid(
         per_run = []
         for r in rs:
             t = resolve_target(r.dir, which="final", device=device)
-            per_run.append(evaluate_grid(t.model, t.env_id, axes, t.episodes, params=t.params).mean)
+            per_run.append(
+                evaluate_grid(t.model, t.env_id, axes, t.episodes, params=t.params, env_kwargs=t.env_kwargs).mean
+            )
         maps[g] = np.mean(per_run, axis=0)
     ax = [(a.name, a.values) for a in axes]
     slug = {g: "".join(ch if ch.isalnum() else "_" for ch in g) for g in maps}

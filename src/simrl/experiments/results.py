@@ -92,8 +92,15 @@ def load_run(run_dir: Path) -> RunData:
 
 
 def config_value(run: RunData, key: str) -> str:
-    """The value of a config key (dotted for nested ones: ``hyperparams.gamma``) as a label."""
+    """The value of a config key (dotted for nested ones: ``hyperparams.gamma``) as a label.
+
+    An env kwarg or parameter a run did not set reads ``default`` (``env_kwargs.reward`` of a run that
+    kept the env's default reward), so runs with and without it fall into two groups.
+    """
     node: Any = run.config.to_dict()
+    head, _, name = key.partition(".")
+    if head in ("env_kwargs", "env_params") and name and "." not in name and name not in node[head]:
+        return "default"
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             known = ", ".join(sorted(run.config.to_dict()))

@@ -171,6 +171,7 @@ class Run:
                 params=config.env_params,
                 randomize=randomize,
                 samples=samples,
+                env_kwargs=config.env_kwargs,
             )
         )
         model = build_model(
@@ -186,6 +187,7 @@ class Run:
             "algo": self.config.algo,
             "env_id": self.config.env_id,
             "env_params": self.config.env_params,
+            "env_kwargs": self.config.env_kwargs,
             "hyperparams": self.config.hyperparams,
             "num_timesteps": int(self.model.num_timesteps),
             "simrl_version": simrl.__version__,
@@ -198,7 +200,7 @@ class Run:
 
     def evaluate_now(self) -> EvalResult:
         c = self.config
-        return evaluate(self.model, c.env_id, c.eval_episodes, params=c.env_params)
+        return evaluate(self.model, c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.env_kwargs)
 
     def record_eval(self, step: int, result: EvalResult) -> None:
         from simrl.rl.io import save_model
@@ -366,7 +368,9 @@ def start(
         versions=versions(),
         git_commit=git_commit(),
     )
-    baseline = random_baseline(config.env_id, config.eval_episodes, params=config.env_params)
+    baseline = random_baseline(
+        config.env_id, config.eval_episodes, params=config.env_params, env_kwargs=config.env_kwargs
+    )
     baseline.save(run_dir / "random_baseline.npz")
     run.write_meta(random_mean_reward=baseline.mean)
     model.set_logger(_logger(run_dir))
@@ -407,6 +411,10 @@ def resume(run_dir: Path, on_progress: Callable[[int, float | None], None] | Non
     from simrl.rl.io import read_model_info
 
     config, meta = load_run_config(run_dir)
+    if config.env_kwargs:  # a bad value in an edited config.yaml fails here, before the folder changes
+        from simrl.envs.vec import check_env_kwargs
+
+        check_env_kwargs(config.env_id, config.env_kwargs)
     if meta.get("status") == "done":
         raise CheckpointError(
             f"run '{run_dir}' is already complete "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +36,15 @@ def resolve_model_path(run_dir: Path, which: str) -> Path:
 
 @dataclass(frozen=True)
 class Target:
-    """A policy to evaluate or record, with the env and parameters it should meet."""
+    """A policy to evaluate or record, with the env, parameters and env kwargs it should meet."""
 
     model: Any
     model_path: Path
     env_id: str
     params: dict[str, float]
     episodes: int
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Constructor arguments of the env (``reward="alive"``), checked by ``check_env_kwargs``."""
 
 
 def resolve_target(
@@ -52,27 +54,31 @@ def resolve_target(
     env_params: dict[str, Any] | None = None,
     episodes: int | None = None,
     which: str = "best",
+    env_kwargs: dict[str, Any] | None = None,
     algo: str | None = None,
     device: str = "cpu",
 ) -> Target:
     """Load the policy of a run folder (``which``: best, final or a percentage) or of a model.zip.
 
-    The env defaults to the run's (or the one recorded in the zip) and its fixed parameters, which
-    ``env_params`` overrides. Raises CheckpointError, ConfigError or EnvError for bad input.
+    The env defaults to the run's (or the one recorded in the zip) with its fixed parameters and env
+    kwargs, which ``env_params`` and ``env_kwargs`` override (another env id starts from its defaults).
+    Raises CheckpointError, ConfigError or EnvError for bad input.
     """
     from simrl.envs.params import make_sampler
-    from simrl.envs.vec import make_vec_env, param_space
+    from simrl.envs.vec import check_env_kwargs, make_vec_env, param_space
     from simrl.experiments.runner import load_run_config
     from simrl.rl.io import load_model, read_model_info
 
     hyperparams = None
     base_params: dict[str, Any] = {}
+    base_kwargs: dict[str, Any] = {}
     if target.is_dir():
         config, _ = load_run_config(target)
         path = resolve_model_path(target, which)
         env_id = env_id or config.env_id
         algo, hyperparams = config.algo, config.hyperparams
         base_params = dict(config.env_params) if env_id == config.env_id else {}
+        base_kwargs = dict(config.env_kwargs) if env_id == config.env_id else {}
         episodes = config.eval_episodes if episodes is None else episodes
     elif target.is_file():
         path = target
@@ -81,6 +87,10 @@ def resolve_target(
         if env_id is None:
             raise ConfigError(f"'{target}' was not written by simrl", "pass --env ENV_ID")
         base_params = dict(info.get("env_params") or {}) if env_id == info.get("env_id") else {}
+        if env_id == info.get("env_id"):
+            base_kwargs = info.get("env_kwargs") or {}
+            if not isinstance(base_kwargs, dict):
+                raise CheckpointError(f"'{target}' has a corrupt simrl.json (env_kwargs is not a mapping)")
     else:
         raise CheckpointError(f"'{target}' does not exist", "give a run folder or a model.zip")
     episodes = 10 if episodes is None else episodes
@@ -90,20 +100,23 @@ def resolve_target(
     if env_params and not len(space):
         raise ConfigError(f"{env_id} has no simulator parameters")
     params = dict(make_sampler(space, {**base_params, **(env_params or {})}).params) if len(space) else {}
-    env = make_vec_env(env_id, 1)
+    kwargs = {**base_kwargs, **(env_kwargs or {})}
+    kwargs = check_env_kwargs(env_id, kwargs) if kwargs else {}
+    env = make_vec_env(env_id, 1, env_kwargs=kwargs)
     model = load_model(path, env, algo=algo, hyperparams=hyperparams, device=device)
     env.close()
-    return Target(model, path, env_id, params, episodes)
+    return Target(model, path, env_id, params, episodes, kwargs)
 
 
 def evaluate_target(target: Target) -> dict[str, Any]:
     """The target's policy and the random policy on the same seeds: mean, std, returns, random_mean..."""
-    result = evaluate(target.model, target.env_id, target.episodes, params=target.params)
-    baseline = random_baseline(target.env_id, target.episodes, params=target.params)
+    result = evaluate(target.model, target.env_id, target.episodes, params=target.params, env_kwargs=target.env_kwargs)
+    baseline = random_baseline(target.env_id, target.episodes, params=target.params, env_kwargs=target.env_kwargs)
     return {
         "model": str(target.model_path),
         "env_id": target.env_id,
         "env_params": target.params,
+        "env_kwargs": target.env_kwargs,
         "episodes": target.episodes,
         "mean": result.mean,
         "std": result.std,
@@ -155,7 +168,9 @@ def evaluate_robustness(target: Target, axes: list[tuple[str, list[float]]], out
     from simrl.evaluation.robustness import Axis, evaluate_grid
 
     grid_axes = [Axis(name, np.asarray(values, dtype=np.float64)) for name, values in axes]
-    grid = evaluate_grid(target.model, target.env_id, grid_axes, target.episodes, params=target.params)
+    grid = evaluate_grid(
+        target.model, target.env_id, grid_axes, target.episodes, params=target.params, env_kwargs=target.env_kwargs
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     grid.to_csv(out_dir / "robustness.csv")
     nominal = tuple(target.params.get(a.name) for a in grid_axes)
@@ -170,6 +185,7 @@ def evaluate_robustness(target: Target, axes: list[tuple[str, list[float]]], out
     return {
         "model": str(target.model_path),
         "env_id": target.env_id,
+        "env_kwargs": target.env_kwargs,
         "episodes": target.episodes,
         "axes": {a.name: a.values.tolist() for a in grid_axes},
         "mean": grid.mean.tolist(),
