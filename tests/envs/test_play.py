@@ -211,3 +211,18 @@ def test_cli_mistakes_are_one_line(capsys, args):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("simrl: error: "), err
     assert "Traceback" not in err
+
+
+def test_the_cart_is_pushed_by_the_arrow_keys():
+    """The planar cart-pole declares right/left: holding right pushes the cart right."""
+    hook = keys_at({0: [(DOWN, pygame.K_RIGHT)], 6: [(UP, pygame.K_RIGHT)]})
+    r = play("simrl/CartPole-v0", max_frames=8, before_frame=hook, log=lambda _: None, **FAST)
+    np.testing.assert_array_equal(r.actions[:, 0], [1, 1, 1, 1, 1, 1, 0, 0])
+
+
+@pytest.mark.parametrize("env_id", ["simrl/BipedStand-v0", "simrl/BallBalance-v0"])
+def test_the_bipeds_play_with_the_default_keys(env_id):
+    hook = keys_at({0: [(DOWN, pygame.K_q), (DOWN, pygame.K_f)]})
+    r = play(env_id, max_frames=3, before_frame=hook, log=lambda _: None, env_kwargs={"reward": "alive"}, **FAST)
+    assert r.actions.shape[1] == gym.make(env_id).action_space.shape[0]
+    np.testing.assert_array_equal(r.actions[:, :4], [[1, 0, 0, -1]] * 3)  # left hip +, right knee -

@@ -144,3 +144,18 @@ def test_downsampled_keeps_every_nth_observation_averaged_over_trajectories():
         downsampled(traj, every=0)
     with pytest.raises(ConfigError, match="unknown summary"):
         get_summary("fourier")
+
+
+def test_the_planar_tasks_simulate_for_bayessim_over_their_parameters():
+    """BayesSim's simulator runs on a pymunk task: the cart-pole over pole mass and length."""
+    names = ("pole_mass", "pole_length")
+    thetas = np.array([[0.1, 0.5], [0.1, 2.0], [1.0, 1.0]])
+    traj = simulate("simrl/CartPole-v0", thetas, names, trajectories=2, steps=40, seed=0)
+    assert traj.obs.shape == (3, 2, 41, 4) and traj.actions.shape == (3, 2, 40, 1)
+    again = simulate("simrl/CartPole-v0", thetas, names, trajectories=2, steps=40, seed=0)
+    np.testing.assert_array_equal(again.obs, traj.obs)
+    stats = get_summary("bayessim-sa")(traj)
+    assert stats.shape[0] == 3 and np.all(np.isfinite(stats))
+    assert np.linalg.norm(stats[0] - stats[1]) > 1e-3  # the pole's length shows in the statistics
+    with pytest.raises(EnvError, match="outside its bounds"):
+        simulate("simrl/CartPole-v0", np.array([[5.0, 1.0]]), names, steps=5)

@@ -40,6 +40,19 @@ TRAIN_CASES = {
     "--env-kwarg without =": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "g"],
     "--env-kwarg value the env cannot use": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "g=x"],
 }
+# The planar tasks: an unknown parameter, a value out of bounds, an unknown reward name.
+PLANAR = ["train", "sac", "simrl/BipedStand-v0", "--timesteps", "100", "--eval-episodes", "1"]
+TRAIN_CASES |= {
+    "planar: unknown parameter": [*PLANAR, "--env-param", "torso_weight=3"],
+    "planar: parameter out of bounds": [*PLANAR, "--env-param", "motor_strength=5000"],
+    "planar: randomized out of bounds": [*PLANAR, "--randomize", "friction=0:1"],
+    "planar: unknown reward name": [*PLANAR, "--env-kwarg", "reward=nice"],
+    "planar: misspelt reward kwarg": [*PLANAR, "--env-kwarg", "rewards=alive"],
+    "planar: cart-pole parameter on the ball task": [
+        *["train", "sac", "simrl/BallBalance-v0", "--timesteps", "100"],
+        *["--env-param", "pole_length=1"],
+    ],
+}
 
 
 def check_one_line_error(r) -> None:

@@ -11,7 +11,8 @@ Keys
 - An env may declare its pairs as a class attribute ``KEYS``: one ``(plus, minus)`` pair of pygame key
   names (what ``pygame.key.key_code`` accepts: ``"right"``, ``"left"``, ``"q"``, ...) per action
   dimension. Without it, dimension i gets the i-th pair of q/a, w/s, e/d, r/f, t/g, y/h, u/j, i/k
-  (8 dimensions at most).
+  (8 dimensions at most). An env's ``ACTION_NAMES`` (one name per dimension), if it has them,
+  label the keys in the help.
 - With a single action dimension, the right and left arrows also work as plus and minus.
 - Backspace resets the episode, Space pauses and resumes, Escape or closing the window quits.
 
@@ -98,9 +99,11 @@ def keys_help(env: gym.Env) -> list[str]:
     space = _box(env)
     low, high = space.low.reshape(-1), space.high.reshape(-1)
     lines = []
+    names = getattr(env.unwrapped, "ACTION_NAMES", None) or ()
     for i, (plus, minus) in enumerate(key_pairs(env)):
         keys = " or ".join(f"{p}/{m}" for p, m in zip(plus, minus, strict=True))
-        lines.append(f"{keys}: action {i} to {high[i]:g} / {low[i]:g}")
+        what = f"action {i} ({names[i]})" if i < len(names) else f"action {i}"
+        lines.append(f"{keys}: {what} to {high[i]:g} / {low[i]:g}")
     lines.append("   ".join(f"{key}: {what}" for key, what in CONTROLS.items()))
     return lines
 

@@ -96,6 +96,10 @@ class BallBalance(PlanarEnv):
 
     ENV_ID = "simrl/BallBalance-v0"
     SIZES = (62, 8)
+    ACTION_NAMES = (
+        *("left hip", "left knee", "right hip", "right knee"),
+        *("left ankle", "right ankle", "left shoulder", "right shoulder"),
+    )
     SUBSTEPS = 6
     PPM = 120.0
     PARAM_SPACE = ParamSpace(

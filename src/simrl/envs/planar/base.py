@@ -114,6 +114,7 @@ class PlanarEnv(gym.Env[np.ndarray, np.ndarray]):
     FRAME: ClassVar[tuple[int, int]] = (480, 320)  # rendered width, height in pixels
     PPM: ClassVar[float] = 100.0  # rendered pixels per metre
     SIZES: ClassVar[tuple[int, int]] = (0, 0)  # observation size, action size (actions lie in [-1, 1])
+    ACTION_NAMES: ClassVar[tuple[str, ...]] = ()  # what each action dimension drives (``simrl play``'s help)
 
     def __init__(self, render_mode: str | None = None, reward: str = "shaped", **params: float) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:

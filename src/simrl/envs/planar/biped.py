@@ -276,6 +276,7 @@ class BipedStand(PlanarEnv):
 
     ENV_ID = "simrl/BipedStand-v0"
     SIZES = (36, 4)
+    ACTION_NAMES = ("left hip", "left knee", "right hip", "right knee")
     PPM = 150.0
     FALL_FRACTION = 0.7
     RESET_NOISE = 0.05

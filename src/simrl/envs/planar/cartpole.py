@@ -44,7 +44,7 @@ class PlanarCartPole(PlanarEnv):
     ## Rewards
 
     - ``reward="shaped"`` (default): the sum of ``alive`` = 1, ``upright`` = 1 - (angle / 12 deg)^2
-      (1 when the pole is vertical, 0 at the limit), ``centred`` = -0.5 (x / 2.4)^2 and
+      (1 when the pole is vertical, 0 at the limit), ``centred`` = -(x / 2.4)^2 and
       ``ctrl`` = -0.01 action^2. At most 2 per step.
     - ``reward="alive"``: 1 per step until the episode ends, as the original task.
 
@@ -81,6 +81,7 @@ class PlanarCartPole(PlanarEnv):
     SIZES = (4, 1)
     FRAME = (480, 320)
     KEYS: ClassVar[tuple[tuple[str, str], ...]] = (("right", "left"),)
+    ACTION_NAMES = ("force on the cart",)
     PARAM_SPACE = ParamSpace(
         (
             Param("cart_mass", 1.0, 0.1, 10.0, "kg", "mass of the cart"),
@@ -135,7 +136,7 @@ class PlanarCartPole(PlanarEnv):
         terms = {
             "alive": 1.0,
             "upright": 1.0 - (theta / ANGLE_LIMIT) ** 2,
-            "centred": -0.5 * (x / TRACK_LIMIT) ** 2,
+            "centred": -((x / TRACK_LIMIT) ** 2),
             "ctrl": -0.01 * float(action[0]) ** 2,
         }
         return terms, abs(theta) > ANGLE_LIMIT or abs(x) > TRACK_LIMIT
