@@ -47,7 +47,7 @@ def test_check_env_and_sizes(env_id):
     assert obs.shape == (n_obs,) and obs.dtype == np.float32
     frame = env.render()
     assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
-    assert frame.shape[:2] == (320, 480)
+    assert frame.shape[:2] == env.unwrapped.FRAME[::-1]
     assert frame.std() > 10  # something is drawn
     env.close()
 

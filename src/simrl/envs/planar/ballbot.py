@@ -82,7 +82,7 @@ class BallBalance(PlanarEnv):
 
     ## Arguments
 
-    - ``render_mode``: ``None``, ``"rgb_array"`` (480x320x3 uint8) or ``"human"`` (a window).
+    - ``render_mode``: ``None``, ``"rgb_array"`` (320x480x3 uint8, height x width) or ``"human"`` (a window).
     - ``reward``: ``"shaped"`` or ``"alive"``.
     - Simulator parameters (``PARAM_SPACE``): the biped's (``torso_mass``, ``thigh_mass``,
       ``shin_mass``, ``torso_length``, ``thigh_length``, ``shin_length``, ``motor_strength``,

@@ -262,7 +262,7 @@ class BipedStand(PlanarEnv):
 
     ## Arguments
 
-    - ``render_mode``: ``None``, ``"rgb_array"`` (480x320x3 uint8) or ``"human"`` (a window).
+    - ``render_mode``: ``None``, ``"rgb_array"`` (320x480x3 uint8, height x width) or ``"human"`` (a window).
     - ``reward``: ``"shaped"`` or ``"alive"``.
     - Simulator parameters (``PARAM_SPACE``; ``simrl envs`` lists defaults and bounds): ``torso_mass``,
       ``thigh_mass``, ``shin_mass`` (kg), ``torso_length``, ``thigh_length``, ``shin_length`` (m),

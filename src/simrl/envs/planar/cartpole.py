@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from simrl.envs.params import Param, ParamSpace
-from simrl.envs.planar.base import DARK, FORCE, GROUND, RED, Canvas, PlanarEnv, wrap_angle
+from simrl.envs.planar.base import BODY, DARK, FORCE, RED, Canvas, PlanarEnv, wrap_angle
 
 ANGLE_LIMIT = 12 * math.pi / 180  # rad: the episode ends beyond this lean
 TRACK_LIMIT = 2.4  # m: the episode ends when the cart's centre leaves [-2.4, 2.4]
@@ -44,8 +44,10 @@ class PlanarCartPole(PlanarEnv):
     ## Rewards
 
     - ``reward="shaped"`` (default): the sum of ``alive`` = 1, ``upright`` = 1 - (angle / 12 deg)^2
-      (1 when the pole is vertical, 0 at the limit), ``centred`` = -(x / 2.4)^2 and
-      ``ctrl`` = -0.01 action^2. At most 2 per step.
+      (1 when the pole is vertical, 0 at the limit), ``centred`` = -(x / 2.4)^2, ``still`` =
+      -0.05 (cart velocity)^2 and ``ctrl`` = -0.01 action^2. At most 2 per step. ``still`` breaks the
+      trap SAC otherwise falls into for thousands of steps: the pole held at a constant lean while
+      the cart accelerates off the track.
     - ``reward="alive"``: 1 per step until the episode ends, as the original task.
 
     ``info`` holds each term as ``reward_<name>``; they sum to the reward.
@@ -65,7 +67,7 @@ class PlanarCartPole(PlanarEnv):
 
     ## Arguments
 
-    - ``render_mode``: ``None``, ``"rgb_array"`` (480x320x3 uint8) or ``"human"`` (a window).
+    - ``render_mode``: ``None``, ``"rgb_array"`` (240x600x3 uint8, height x width) or ``"human"`` (a window).
     - ``reward``: ``"shaped"`` or ``"alive"``.
     - Simulator parameters (``PARAM_SPACE``; ``simrl envs`` lists the bounds): ``cart_mass`` (kg, 1),
       ``pole_mass`` (kg, 0.1), ``pole_length`` (m, 1: the full rod, CartPole-v1's "length" 0.5 is
@@ -79,7 +81,7 @@ class PlanarCartPole(PlanarEnv):
 
     ENV_ID = "simrl/CartPole-v0"
     SIZES = (4, 1)
-    FRAME = (480, 320)
+    FRAME = (600, 240)
     KEYS: ClassVar[tuple[tuple[str, str], ...]] = (("right", "left"),)
     ACTION_NAMES = ("force on the cart",)
     PARAM_SPACE = ParamSpace(
@@ -137,14 +139,16 @@ class PlanarCartPole(PlanarEnv):
             "alive": 1.0,
             "upright": 1.0 - (theta / ANGLE_LIMIT) ** 2,
             "centred": -((x / TRACK_LIMIT) ** 2),
+            "still": -0.05 * float(obs[1]) ** 2,
             "ctrl": -0.01 * float(action[0]) ** 2,
         }
         return terms, abs(theta) > ANGLE_LIMIT or abs(x) > TRACK_LIMIT
 
     def _camera(self) -> tuple[float, float, float]:
+        """The whole track across; the rail a quarter of the way up; room above for the pole."""
         length = self.params["pole_length"]
         ppm = min(self.FRAME[0] / 6.0, self.FRAME[1] / (length + 1.1))
-        return 0.0, (length + 1.1) / 2 - 0.55, ppm
+        return 0.0, -0.16 + 0.25 * self.FRAME[1] / ppm, ppm
 
     def _draw(self, canvas: Canvas) -> None:
         x = self.cart.position.x
@@ -155,7 +159,7 @@ class PlanarCartPole(PlanarEnv):
         force = float(self.last_action[0])
         if force:
             canvas.segment((x, 0.0), (x + 0.6 * force, 0.0), 0.03, FORCE)
-        canvas.polygon([(x - 0.25, -0.12), (x + 0.25, -0.12), (x + 0.25, 0.12), (x - 0.25, 0.12)], GROUND)
+        canvas.polygon([(x - 0.25, -0.12), (x + 0.25, -0.12), (x + 0.25, 0.12), (x - 0.25, 0.12)], BODY)
         tip = self.pole.local_to_world((0.0, self.params["pole_length"] / 2))
         canvas.segment((x, 0.0), (tip.x, tip.y), 0.035, RED)
         canvas.circle((x, 0.0), 0.04, DARK)
