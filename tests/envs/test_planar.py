@@ -209,6 +209,6 @@ def test_human_render_mode_opens_a_window_headless():
     env = gym.make("simrl/CartPole-v0", render_mode="human")
     env.reset(seed=0)
     env.step(np.zeros(1, dtype=np.float32))
-    assert env.unwrapped._window is not None
+    assert env.unwrapped.window.is_open
     env.close()
-    assert env.unwrapped._window is None
+    assert not env.unwrapped.window.is_open

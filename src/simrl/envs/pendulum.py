@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from simrl.envs.params import Param, Params, ParamSpace
+from simrl.envs.window import Window
 from simrl.errors import EnvError
 
 DT = 0.05  # s per step
@@ -235,8 +236,7 @@ class ParametricPendulum(gym.Env[np.ndarray, np.ndarray]):
         self.observation_space, self.action_space = _spaces()
         self.state: np.ndarray | None = None  # [theta, thetadot], float64, like Pendulum-v1's
         self.last_torque: float | None = None
-        self._window: Any = None
-        self._clock: Any = None
+        self.window = Window("simrl/Pendulum-v0", self.metadata["render_fps"])
         self.set_params({"mass": mass, "length": length, "gravity": gravity})
 
     def set_params(self, values: Mapping[str, float] | Sequence[float] | np.ndarray) -> Params:
@@ -296,24 +296,8 @@ class ParametricPendulum(gym.Env[np.ndarray, np.ndarray]):
         frame = draw_pendulum(float(self.state[0]), self.params["length"], self.params["mass"], self.last_torque)
         if self.render_mode == "rgb_array":
             return frame
-        self._show(frame)
+        self.window.show(frame)
         return None
 
-    def _show(self, frame: np.ndarray) -> None:
-        import pygame  # only the human mode needs it
-
-        if self._window is None:
-            pygame.display.init()
-            self._window = pygame.display.set_mode(frame.shape[1::-1])
-            self._clock = pygame.time.Clock()
-        self._window.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
-        pygame.event.pump()
-        pygame.display.flip()
-        self._clock.tick(self.metadata["render_fps"])
-
     def close(self) -> None:
-        if self._window is not None:
-            import pygame
-
-            pygame.display.quit()
-            self._window = None
+        self.window.close()

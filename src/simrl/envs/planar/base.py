@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from simrl.envs.params import Params, ParamSpace
+from simrl.envs.window import Window
 from simrl.errors import EnvError
 
 # Colours (RGB) shared by the tasks' drawings.
@@ -130,8 +131,7 @@ class PlanarEnv(gym.Env[np.ndarray, np.ndarray]):
         self.space: Any = None  # pymunk.Space, built at reset
         self.last_action = np.zeros(self.action_space.shape, dtype=np.float32)
         self.steps = 0
-        self._window: Any = None
-        self._clock: Any = None
+        self.window = Window(self.ENV_ID, self.metadata["render_fps"])
 
     # ------------------------------------------------------------------------------- parameters
 
@@ -230,28 +230,11 @@ class PlanarEnv(gym.Env[np.ndarray, np.ndarray]):
         frame = canvas.image()
         if self.render_mode == "rgb_array":
             return frame
-        self._show(frame)
+        self.window.show(frame)
         return None
 
-    def _show(self, frame: np.ndarray) -> None:
-        import pygame
-
-        if self._window is None:
-            pygame.display.init()
-            pygame.display.set_caption(self.ENV_ID)
-            self._window = pygame.display.set_mode(frame.shape[1::-1])
-            self._clock = pygame.time.Clock()
-        self._window.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
-        pygame.event.pump()
-        pygame.display.flip()
-        self._clock.tick(self.metadata["render_fps"])
-
     def close(self) -> None:
-        if self._window is not None:
-            import pygame
-
-            pygame.display.quit()
-            self._window = None
+        self.window.close()
 
 
 def body_state(body: Any) -> tuple[float, float, float, float, float, float]:
