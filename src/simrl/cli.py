@@ -357,7 +357,7 @@ def envs() -> None:
     from simrl.experiments.targets import describe_envs
 
     t = Table(title="simrl environments")
-    for col in ("id", "obs", "act", "steps", "parameters: default \\[low, high] unit"):
+    for col in ("id", "obs", "act", "steps", "reward=", "parameters: default \\[low, high] unit"):
         t.add_column(col)
     for row in describe_envs():
         t.add_row(
@@ -365,6 +365,7 @@ def envs() -> None:
             str(row["obs"]),
             str(row["act"]),
             str(row["max_steps"]),
+            "\n".join(row["rewards"]),
             "\n".join(
                 escape(f"{p['name']} = {p['default']:g} [{p['low']:g}, {p['high']:g}] {p['unit']}")
                 for p in row["params"]

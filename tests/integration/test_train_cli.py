@@ -149,6 +149,10 @@ def test_envs_lists_the_pendulum_with_its_parameters(cli):
     assert "simrl/Pendulum-v0" in r.out
     for name in ("mass", "length", "gravity"):
         assert name in r.out
+    for env_id in ("simrl/CartPole-v0", "simrl/BipedStand-v0", "simrl/BallBalance-v0"):
+        assert env_id in r.out
+    for text in ("pole_length", "ball_radius", "motor_strength", "shaped", "alive"):
+        assert text in r.out
 
 
 def test_presets_precede_hyperparams_file_precedes_set(cli, tmp_path):

@@ -128,7 +128,7 @@ def evaluate_target(target: Target) -> dict[str, Any]:
 
 
 def describe_envs() -> list[dict[str, Any]]:
-    """Every registered simrl/* env: sizes, episode limit, parameters."""
+    """Every registered simrl/* env: sizes, episode limit, parameters, reward variants (the first is the default)."""
     import gymnasium as gym
     import numpy as np
 
@@ -147,6 +147,7 @@ def describe_envs() -> list[dict[str, Any]]:
                     {"name": p.name, "default": p.default, "low": p.low, "high": p.high, "unit": p.unit}
                     for p in param_space(env_id).params
                 ],
+                "rewards": list(getattr(env.unwrapped, "REWARDS", ())),
             }
         )
         env.close()
