@@ -51,14 +51,20 @@ PPO_SMALL = [
 
 
 @pytest.mark.parametrize(
-    ("algo", "extra"),
-    [("sac", FAST_SAC), ("ppo", PPO_SMALL)],
+    ("algo", "env_id", "extra"),
+    [
+        ("sac", "simrl/Pendulum-v0", FAST_SAC),
+        ("ppo", "simrl/Pendulum-v0", PPO_SMALL),
+        # pymunk worlds are rebuilt at every reset, so reseeding at a segment start is all they need.
+        ("sac", "simrl/BipedStand-v0", [*FAST_SAC, "--randomize", "torso_mass=6:14"]),
+        ("ppo", "simrl/CartPole-v0", [*PPO_SMALL, "--env-kwarg", "reward=alive"]),
+    ],
 )
-def test_resume_equals_uninterrupted(cli, tmp_path, algo, extra):
+def test_resume_equals_uninterrupted(cli, tmp_path, algo, env_id, extra):
     r = cli(
         "train",
         algo,
-        "simrl/Pendulum-v0",
+        env_id,
         "--timesteps",
         "512",
         "--seed",
