@@ -31,7 +31,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from simrl.envs.vec import check_env_kwarg_names, env_class, env_spec, param_space
+from simrl.envs.vec import make_render_env
 from simrl.errors import ConfigError, EnvError
 
 DEFAULT_KEYS = (("q", "a"), ("w", "s"), ("e", "d"), ("r", "f"), ("t", "g"), ("y", "h"), ("u", "j"), ("i", "k"))
@@ -162,15 +162,7 @@ def play(
 
 
 def _make_env(env_id: str, params: Mapping[str, float] | None, env_kwargs: Mapping[str, Any] | None) -> gym.Env:
-    env_spec(env_id)
-    values = dict(param_space(env_id).make(params)) if params else {}
-    kwargs = dict(env_kwargs or {})
-    check_env_kwarg_names(env_id, kwargs)
-    metadata = getattr(env_class(env_id), "metadata", None)
-    modes = metadata.get("render_modes") if isinstance(metadata, dict) else None
-    if modes is not None and "rgb_array" not in modes:
-        raise EnvError(f"{env_id} cannot render frames as arrays", "simrl play needs the 'rgb_array' render mode")
-    env = gym.make(env_id, render_mode="rgb_array", **values, **kwargs)
+    env = make_render_env(env_id, params, env_kwargs)
     try:
         if env.render_mode != "rgb_array":
             raise EnvError(f"{env_id} cannot render frames as arrays", "simrl play needs the 'rgb_array' render mode")

@@ -109,8 +109,6 @@ def check_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     kwargs = dict(kwargs)
     if not kwargs:
         return kwargs
-    if env_id in BATCHED:
-        raise EnvError(f"{env_id} takes no env kwargs", "its simulator parameters are set with --env-param")
     env = None
     try:
         env = gym.make(env_id, **kwargs)
@@ -127,6 +125,35 @@ def check_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         if env is not None:
             env.close()
     return kwargs
+
+
+def make_render_env(
+    env_id: str, params: Mapping[str, float] | None = None, env_kwargs: Mapping[str, Any] | None = None
+) -> gym.Env:
+    """``gymnasium.make(env_id, render_mode="rgb_array", **params, **env_kwargs)``, for videos and play.
+
+    Raises:
+        EnvError: an unknown id, parameter or env kwarg name; an env without rgb_array rendering.
+    """
+    env_spec(env_id)  # an EnvError for unknown ids
+    space = param_space(env_id)
+    if params and not len(space):
+        raise EnvError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
+    kwargs = dict(space.make(params)) if len(space) else {}
+    if env_kwargs:
+        check_env_kwarg_names(env_id, env_kwargs)  # refuses render_mode and parameter names
+        kwargs.update(env_kwargs)
+    metadata = getattr(env_class(env_id), "metadata", None)
+    modes = metadata.get("render_modes") if isinstance(metadata, Mapping) else None
+    if modes is not None and "rgb_array" not in modes:
+        # Gymnasium only warns and makes the env anyway; fail before any work is done.
+        raise EnvError(f"{env_id} cannot render rgb_array frames", f"its render modes: {', '.join(modes) or 'none'}")
+    try:
+        return gym.make(env_id, render_mode="rgb_array", **kwargs)
+    except TypeError as e:
+        if "render_mode" not in str(e):
+            raise
+        raise EnvError(f"{env_id} cannot render rgb_array frames", "its constructor takes no render_mode") from None
 
 
 def make_vec_env(
@@ -173,7 +200,7 @@ def make_vec_env(
     check_env_kwarg_names(env_id, env_kwargs)
 
     if env_id in BATCHED:
-        if env_kwargs:
+        if env_kwargs:  # the batch would drop them: only its single env's constructor could take any
             raise EnvError(f"{env_id} takes no env kwargs", "its simulator parameters are set with --env-param")
         from simrl.envs.batched_pendulum import BatchedPendulum
 

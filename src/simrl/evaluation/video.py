@@ -108,31 +108,10 @@ def record_episodes(
 def _make_render_env(
     env_id: str, params: Mapping[str, float] | None, env_kwargs: Mapping[str, Any] | None = None
 ) -> tuple[gym.Env, int | None]:
-    """``gymnasium.make(env_id, render_mode="rgb_array", **params, **env_kwargs)`` and the id's time limit."""
-    import gymnasium as gym
+    """:func:`simrl.envs.vec.make_render_env` and the id's time limit."""
+    from simrl.envs.vec import env_spec, make_render_env
 
-    from simrl.envs.vec import check_env_kwarg_names, env_class, env_spec, param_space
-
-    spec = env_spec(env_id)  # an EnvError for unknown ids
-    space = param_space(env_id)
-    if params and not len(space):
-        raise EnvError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
-    kwargs = dict(space.make(params)) if len(space) else {}
-    if env_kwargs:
-        check_env_kwarg_names(env_id, env_kwargs)  # refuses render_mode and parameter names
-        kwargs.update(env_kwargs)
-    metadata = getattr(env_class(env_id), "metadata", None)
-    modes = metadata.get("render_modes") if isinstance(metadata, Mapping) else None
-    if modes is not None and "rgb_array" not in modes:
-        # Gymnasium only warns and makes the env anyway; fail before any work is done.
-        raise EnvError(f"{env_id} cannot render rgb_array frames", f"its render modes: {', '.join(modes) or 'none'}")
-    try:
-        env = gym.make(env_id, render_mode="rgb_array", **kwargs)
-    except TypeError as e:
-        if "render_mode" not in str(e):
-            raise
-        raise EnvError(f"{env_id} cannot render rgb_array frames", "its constructor takes no render_mode") from None
-    return env, spec.max_episode_steps
+    return make_render_env(env_id, params, env_kwargs), env_spec(env_id).max_episode_steps
 
 
 def _rollout(

@@ -141,7 +141,6 @@ class Biped:
                     pymunk.PivotJoint(torso, arm, (0, lt / 2 - 0.05), (0, ARM_LENGTH / 2)),
                     pymunk.RotaryLimitJoint(torso, arm, *SHOULDER_RANGE),
                 )
-        self._torques = {id(b): 0.0 for b in self.bodies.values()}
 
     def leg_points(self, hip: tuple[float, float], torso_angle: float, q: tuple[float, float]) -> dict[str, Any]:
         """Knee, ankle, heel and toe of a leg with joint angles ``q`` hanging from ``hip`` (no building)."""
@@ -160,18 +159,17 @@ class Biped:
     # -------------------------------------------------------------------------------- actuation
 
     def actuate(self, joints: list[Joint], action: np.ndarray) -> None:
-        """Set each body's torque from the joints' motors (``action`` in [-1, 1]) and damping."""
-        torques = dict.fromkeys(self._torques, 0.0)
+        """Set the torques of the joints' bodies from their motors (``action`` in [-1, 1]) and damping.
+
+        pymunk clears every body's torque after a step, so this runs before each substep.
+        """
+        torques: dict[Any, float] = {}
         for j, a in zip(joints, action.tolist(), strict=True):
             tau = a * j.strength - JOINT_DAMPING * (j.child.angular_velocity - j.parent.angular_velocity)
-            torques[id(j.child)] += tau
-            torques[id(j.parent)] = torques.get(id(j.parent), 0.0) - tau
-        for body in self.bodies.values():
-            body.torque = torques[id(body)]
-        extra = set(torques) - set(self._torques)  # a parent outside the biped (BallBalance's plank)
-        for j in joints:
-            if id(j.parent) in extra:
-                j.parent.torque = torques[id(j.parent)]
+            torques[j.child] = torques.get(j.child, 0.0) + tau
+            torques[j.parent] = torques.get(j.parent, 0.0) - tau
+        for body, tau in torques.items():
+            body.torque = tau
 
     # ------------------------------------------------------------------------------ observation
 
@@ -297,7 +295,6 @@ class BipedStand(PlanarEnv):
         ground = pymunk.Segment(space.static_body, (-50.0, -0.5), (50.0, -0.5), 0.5)
         ground.friction = 1.0
         space.add(ground)
-        self.ground = ground
         noise = rng.uniform(-self.RESET_NOISE, self.RESET_NOISE, size=5)
         torso_angle = float(noise[0])
         legs = {"l": (float(noise[1]), float(noise[2])), "r": (float(noise[3]), float(noise[4]))}

@@ -124,7 +124,6 @@ class PlanarCartPole(PlanarEnv):
             drag.max_bias = 0.0
             drag.max_force = p["friction"] * (p["cart_mass"] + p["pole_mass"]) * p["gravity"]
             space.add(drag)
-        self._force = 0.0
 
     def _act(self, action: np.ndarray) -> None:
         self.cart.force = (float(action[0]) * self.params["motor_strength"], 0.0)
