@@ -83,38 +83,27 @@ def _progress_bar(total: int):
 
 
 def _run_training(run) -> None:
-    from simrl.experiments.runner import mark_failed
-
     progress, task, update = _progress_bar(run.total)
-    run.on_progress = update
-    progress.update(task, completed=int(run.model.num_timesteps))
-    try:
-        with progress:
-            run.train()
-    except BaseException as e:
-        mark_failed(run, e)
-        raise
-    _print_summary(run)
+    progress.update(task, completed=run.trainer.num_timesteps)
+    with progress:
+        summary = run.train(lambda step, mean: update(step, mean))
+    _print_summary(run, summary)
 
 
-def _print_summary(run) -> None:
+def _print_summary(run, summary) -> None:
     from rich.table import Table
 
-    meta = run.meta
     t = Table(title=f"{run.config.algo} on {run.config.env_id} (seed {run.config.seed})")
     for col in ("", "mean return", "std", "episodes"):
         t.add_column(col, justify="right" if col else "left")
-    res = run.evals.results[-1]
-    t.add_row("trained (final)", f"{res.mean():.1f}", f"{res.std():.1f}", str(len(res)))
-    import numpy as np
-
-    with np.load(run.dir / "random_baseline.npz", allow_pickle=False) as npz:
-        rnd = npz["results"]
+    res = run.evals.last
+    t.add_row("trained (final)", f"{res.mean:.1f}", f"{res.std:.1f}", str(len(res.returns)))
+    rnd = run.folder.read_baseline()
     t.add_row("random policy", f"{rnd.mean():.1f}", f"{rnd.std():.1f}", str(len(rnd)))
-    t.add_row("best evaluation", f"{run.evals.best_mean:.1f}", "", "")
+    t.add_row("best evaluation", f"{summary.best_mean:.1f}", "", "")
     c = _console()
     c.print(t)
-    c.print(f"timesteps {meta['timesteps_done']:,}   wall time {meta['wall_time_s']:.1f} s   run folder {run.dir}")
+    c.print(f"timesteps {summary.timesteps:,}   wall time {summary.wall_time_s:.1f} s   run folder {run.dir}")
 
 
 @app.command()
@@ -148,8 +137,8 @@ def train(
     device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
 ) -> None:
     """Train ALGO on ENV_ID into a new run folder, with checkpoints and evaluations."""
+    from simrl import api
     from simrl.experiments import config as cfg
-    from simrl.experiments.runner import start
 
     config = cfg.resolve(
         algo,
@@ -168,19 +157,17 @@ def train(
         device=device,
         param_samples=randomize_from,
     )
-    if name is not None and (not name or "/" in name or name in (".", "..")):
-        raise SimrlError(f"--name '{name}' is not a folder name")
-    run = start(config, out, name, _command_line())
+    run = api.start(config, out=out, name=name, command=_command_line())
     _run_training(run)
 
 
 @app.command()
 def resume(run_dir: Annotated[Path, typer.Argument(help="A run folder written by 'simrl train'.")]) -> None:
     """Continue a run from its newest complete checkpoint to its full timestep count."""
-    from simrl.experiments.runner import resume as resume_run
+    from simrl.experiments.training import resume as resume_run
 
     run = resume_run(run_dir)
-    _console(stderr=True).print(f"resuming {run_dir} at step {int(run.model.num_timesteps):,} of {run.total:,}")
+    _console(stderr=True).print(f"resuming {run_dir} at step {run.trainer.num_timesteps:,} of {run.total:,}")
     _run_training(run)
 
 
@@ -503,11 +490,12 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """A short job: PPO on simrl/Pendulum-v0 with its preset, evaluated against the random policy."""
+    from simrl import api
     from simrl.experiments import config as cfg
-    from simrl.experiments.runner import default_run_name, start
+    from simrl.experiments.training import default_run_name
 
     config = cfg.resolve("ppo", "simrl/Pendulum-v0", seed=seed)
-    run = start(config, out, "demo-" + default_run_name(config), _command_line())
+    run = api.start(config, out=out, name="demo-" + default_run_name(config), command=_command_line())
     _run_training(run)
 
 

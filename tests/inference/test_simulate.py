@@ -85,7 +85,7 @@ def test_bad_inputs_are_one_line_errors():
 
 
 def test_generic_fallback_loops_gymnasium_envs(monkeypatch):
-    monkeypatch.setattr(sim_mod, "BATCHED", set())
+    monkeypatch.setattr(sim_mod, "batched_class", lambda env_id: None)
     traj = simulate(PENDULUM, THETAS[:2], NAMES, trajectories=2, steps=15, seed=2)
     assert traj.obs.shape == (2, 2, 16, 3) and traj.init_state is None
     np.testing.assert_allclose(traj.obs[..., 0] ** 2 + traj.obs[..., 1] ** 2, 1.0, rtol=1e-5)

@@ -39,6 +39,7 @@ TRAIN_CASES = {
     "--env-kwarg naming a simulator parameter": [*TRAIN, "--env-kwarg", "mass=2"],
     "--env-kwarg without =": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "g"],
     "--env-kwarg value the env cannot use": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "g=x"],
+    "off-policy algorithm on Discrete actions": ["train", "sac", "CartPole-v1", "--timesteps", "100"],
 }
 # The planar tasks: an unknown parameter, a value out of bounds, an unknown reward name.
 PLANAR = ["train", "sac", "simrl/BipedStand-v0", "--timesteps", "100", "--eval-episodes", "1"]
@@ -204,4 +205,23 @@ def test_env_kwarg_errors_name_the_fix(cli, tmp_path):
     r = cli(*TRAIN, "--env-kwarg", "mass=2", "--out", tmp_path / "runs")
     check_one_line_error(r)
     assert "--env-param mass=VALUE" in r.err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_api_mistakes_raise_before_anything_is_written(tmp_path):
+    from simrl import api
+    from simrl.errors import SimrlError
+
+    cases = [
+        dict(algo="sac", env_id="simrl/Pendulum-v0", hyperparams={"gammma": 0.9}),
+        dict(algo="sac", env_id="simrl/Pendulum-v0", hyperparams={"batch_size": "abc"}),
+        dict(algo="sac", env_id="simrl/Pendulum-v0", env_params={"mass": 100}),
+        dict(algo="sac", env_id="simrl/Pendulum-v0", randomize={"mass": (2.0, 0.5)}),
+        dict(algo="sac", env_id="simrl/Pendulum-v0", checkpoints=(10, 200)),
+        dict(algo="ppo", env_id="simrl/Pendulum-v0", name="a/b"),
+        dict(algo="sac", env_id="CartPole-v1"),
+    ]
+    for case in cases:
+        with pytest.raises(SimrlError):
+            api.train(timesteps=100, out=tmp_path / "runs", **case)
     assert not (tmp_path / "runs").exists()

@@ -170,9 +170,10 @@ def test_training_on_parameter_samples_keeps_a_copy_and_resumes_exactly(cli, tmp
     bank.unlink()  # the run folder's own copy is what counts
     assert (full / "param_samples.npz").is_file()
     # The training env of the run draws its episodes' parameters from the bank.
-    from simrl.experiments.runner import Run, load_run_config
+    from simrl.experiments.training import build_trainer, load_run_config
 
-    _, venv = Run.build(load_run_config(full)[0], full)
+    trainer = build_trainer(load_run_config(full)[0], full)
+    venv = trainer.venv
     venv.reset()
     drawn = venv.venv.params[:, :2]
     samples = np.load(full / "param_samples.npz")["samples"]

@@ -6,7 +6,7 @@ import pytest
 
 from simrl.errors import ConfigError, EnvError
 from simrl.experiments import config as cfg
-from simrl.experiments.runner import schedule
+from simrl.experiments.training import schedule
 from simrl.rl.algos import build_kwargs
 
 

@@ -106,6 +106,10 @@ class BatchedPendulum(VecEnv):
         self._thetadot = np.broadcast_to(np.asarray(thetadot, dtype=np.float64), (self.num_envs,)).copy()
         return self._observe()
 
+    def sample_states(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, 2) states drawn as a reset draws them (uniform in the reset box), for ``set_state``."""
+        return rng.uniform(-RESET_HIGH, RESET_HIGH, size=(n, 2))
+
     def set_params(self, params: np.ndarray) -> None:
         """Set the parameters of every pendulum for the rest of this episode.
 

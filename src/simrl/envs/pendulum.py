@@ -226,6 +226,8 @@ class ParametricPendulum(gym.Env[np.ndarray, np.ndarray]):
     # One step is DT = 0.05 s, so 20 frames per second is real time (Pendulum-v1 says 30).
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": round(1 / DT)}
     PARAM_SPACE = PARAM_SPACE
+    # The env's own batched implementation: make_vec_env steps N of these in one numpy call.
+    VECTOR_ENTRY_POINT = "simrl.envs.batched_pendulum:BatchedPendulum"
 
     def __init__(
         self, render_mode: str | None = None, mass: float = 1.0, length: float = 1.0, gravity: float = 10.0

@@ -14,8 +14,6 @@ from simrl.errors import EnvError
 if TYPE_CHECKING:
     from stable_baselines3.common.vec_env import VecEnv
 
-BATCHED = {"simrl/Pendulum-v0"}
-
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     """The registered spec of ``env_id``, or an EnvError listing what exists."""
@@ -41,6 +39,21 @@ def env_class(env_id: str) -> type | None:
         return load_env_creator(spec.entry_point)
     except Exception:  # an env whose module needs an extra that is not installed
         return None
+
+
+def batched_class(env_id: str) -> type | None:
+    """The env's own batched ``VecEnv`` class, if its class declares one (``VECTOR_ENTRY_POINT``).
+
+    A batched env steps all its copies in one call and takes ``(num_envs, sampler=, render_mode=,
+    max_episode_steps=)``, ``set_params`` and ``set_state``/``state`` (the robustness grid and
+    BayesSim's simulations place its copies directly).
+    """
+    entry = getattr(env_class(env_id), "VECTOR_ENTRY_POINT", None)
+    if not isinstance(entry, str):
+        return None
+    from gymnasium.envs.registration import load_env_creator
+
+    return load_env_creator(entry)
 
 
 def param_space(env_id: str) -> ParamSpace:
@@ -182,7 +195,8 @@ def make_vec_env(
             :func:`check_env_kwargs`, names here. The batched pendulum takes none.
 
     Returns:
-        ``BatchedPendulum`` for simrl/Pendulum-v0 (all copies stepped in one numpy call), an SB3
+        The env's own batched implementation where its class declares one (simrl/Pendulum-v0's
+        ``BatchedPendulum``: all copies stepped in one numpy call, see :func:`batched_class`), an SB3
         ``DummyVecEnv``/``SubprocVecEnv`` otherwise.
 
     Raises:
@@ -199,12 +213,11 @@ def make_vec_env(
     env_kwargs = dict(env_kwargs or {})
     check_env_kwarg_names(env_id, env_kwargs)
 
-    if env_id in BATCHED:
+    batched = batched_class(env_id)
+    if batched is not None:
         if env_kwargs:  # the batch would drop them: only its single env's constructor could take any
             raise EnvError(f"{env_id} takes no env kwargs", "its simulator parameters are set with --env-param")
-        from simrl.envs.batched_pendulum import BatchedPendulum
-
-        venv = BatchedPendulum(
+        venv = batched(
             n_envs, sampler=sampler, render_mode=render_mode, max_episode_steps=spec.max_episode_steps or 200
         )
     else:

@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from simrl.data import rollout
 from simrl.envs.vec import make_vec_env
+from simrl.errors import EnvError
 from simrl.types import Policy
 
 EVAL_SEED = 1_000_000
@@ -44,18 +46,34 @@ class EvalResult:
 
 
 class RandomPolicy:
-    """Uniform random actions from the action space, from its own generator."""
+    """Uniform random actions from any action space SB3 supports (Box, Discrete, MultiDiscrete,
+    MultiBinary), drawn from its own generator."""
 
     def __init__(self, action_space, seed: int = EVAL_SEED) -> None:
-        self.low = np.asarray(action_space.low, dtype=np.float64)
-        self.high = np.asarray(action_space.high, dtype=np.float64)
-        self.dtype = action_space.dtype
+        import gymnasium as gym
+
+        self.space = action_space
         self.rng = np.random.default_rng(seed)
+        if not isinstance(
+            action_space, gym.spaces.Box | gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary
+        ):
+            raise EnvError(f"no random policy for {type(action_space).__name__} action spaces")
 
     def predict(self, observation, state=None, episode_start=None, deterministic=False):
-        n = len(observation)
-        actions = self.rng.uniform(self.low, self.high, size=(n, *self.low.shape)).astype(self.dtype)
-        return actions, None
+        import gymnasium as gym
+
+        n = len(observation) if not isinstance(observation, dict) else len(next(iter(observation.values())))
+        space = self.space
+        if isinstance(space, gym.spaces.Box):
+            low, high = np.asarray(space.low, dtype=np.float64), np.asarray(space.high, dtype=np.float64)
+            return self.rng.uniform(low, high, size=(n, *low.shape)).astype(space.dtype), None
+        if isinstance(space, gym.spaces.Discrete):
+            return (space.start + self.rng.integers(0, space.n, size=n)).astype(space.dtype), None
+        if isinstance(space, gym.spaces.MultiDiscrete):
+            nvec = np.asarray(space.nvec)
+            start = np.asarray(getattr(space, "start", 0))
+            return (start + self.rng.random((n, *nvec.shape)) * nvec).astype(space.dtype), None
+        return self.rng.integers(0, 2, size=(n, *space.shape)).astype(space.dtype), None
 
 
 def evaluate(
@@ -75,21 +93,10 @@ def evaluate(
     """
     venv = make_vec_env(env_id, n_episodes, seed=seed, params=params, env_kwargs=env_kwargs)
     try:
-        obs = venv.reset()
-        returns = np.zeros(n_episodes)
-        lengths = np.zeros(n_episodes, dtype=np.int64)
-        running = np.ones(n_episodes, dtype=bool)
-        for _ in range(MAX_EVAL_STEPS):
-            actions, _ = policy.predict(obs, deterministic=deterministic)
-            obs, rewards, dones, _ = venv.step(actions)
-            returns += np.where(running, rewards, 0.0)
-            lengths += running
-            running &= ~dones
-            if not running.any():
-                break
+        ran = rollout.episodes(policy, venv, deterministic=deterministic, max_steps=MAX_EVAL_STEPS)
     finally:
         venv.close()
-    return EvalResult(returns=returns, lengths=lengths)
+    return EvalResult(returns=ran.returns, lengths=ran.lengths)
 
 
 def random_baseline(

@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from simrl.envs.vec import BATCHED, param_space
+from simrl.data import rollout
+from simrl.envs.vec import batched_class, param_space
 from simrl.evaluation.evaluate import EVAL_SEED, MAX_EVAL_STEPS, evaluate
 from simrl.types import Policy
 from simrl.utils import atomic
@@ -99,8 +100,9 @@ def evaluate_grid(
     base = dict(params or {})
     cells = [space.make({**base, **cell}) for cell in grid_cells(axes)]  # checks names and bounds
     shape = tuple(len(a.values) for a in axes)
-    if env_id in BATCHED and not env_kwargs:
-        returns = _batched(policy, np.stack([c.vector for c in cells]), episodes, seed)
+    batched = batched_class(env_id)
+    if batched is not None and not env_kwargs:
+        returns = _batched(batched, policy, np.stack([c.vector for c in cells]), episodes, seed)
     else:  # (env kwargs for a batched env are refused by make_vec_env)
         returns = np.stack(
             [
@@ -111,26 +113,16 @@ def evaluate_grid(
     return GridResult(tuple(axes), returns.reshape(*shape, episodes))
 
 
-def _batched(policy: Policy, cells: np.ndarray, episodes: int, seed: int) -> np.ndarray:
-    """All cells x episodes pendulums in one BatchedPendulum, from evaluate()'s starting states."""
-    from simrl.envs.batched_pendulum import BatchedPendulum
-
-    probe = BatchedPendulum(episodes)
+def _batched(batched: type, policy: Policy, cells: np.ndarray, episodes: int, seed: int) -> np.ndarray:
+    """All cells x episodes copies in one batched env, from evaluate()'s starting states."""
+    probe = batched(episodes)
     probe.seed(seed)
     probe.reset()
-    start = probe.state  # the starting states evaluate() sees for this seed
+    start = probe.state  # the starting states evaluate() sees for this seed, one row per episode
     n = len(cells) * episodes
-    venv = BatchedPendulum(n, max_episode_steps=probe.max_episode_steps)
+    venv = batched(n, max_episode_steps=probe.max_episode_steps)
     venv.reset()
     venv.set_params(np.repeat(cells, episodes, axis=0))
-    obs = venv.set_state(np.tile(start[:, 0], len(cells)), np.tile(start[:, 1], len(cells)))
-    returns = np.zeros(n)
-    running = np.ones(n, dtype=bool)
-    for _ in range(MAX_EVAL_STEPS):
-        actions, _ = policy.predict(obs, deterministic=True)
-        obs, rewards, dones, _ = venv.step(actions)
-        returns += np.where(running, rewards, 0.0)
-        running &= ~dones
-        if not running.any():
-            break
-    return returns.reshape(len(cells), episodes)
+    obs = venv.set_state(*np.tile(start, (len(cells), 1)).T)
+    ran = rollout.episodes(policy, venv, obs=obs, max_steps=MAX_EVAL_STEPS)
+    return ran.returns.reshape(len(cells), episodes)

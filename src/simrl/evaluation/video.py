@@ -3,7 +3,8 @@
 The library half of ``simrl record``. Episode ``i`` is reset with ``seed + i``, as
 :func:`simrl.evaluation.evaluate.evaluate` seeds env ``i`` of an SB3 vec env, so a video shows the
 episodes an evaluation scored (for the batched pendulum, episode 0 only: its batch draws every
-start from one generator). Files are written whole or not at all (``simrl.utils.atomic``).
+start from one generator). The episodes run side by side in one vec env, stepped by
+:mod:`simrl.data.rollout`. Files are written whole or not at all (``simrl.utils.atomic``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import gymnasium as gym
 import numpy as np
 
 from simrl.errors import ConfigError, EnvError
@@ -26,7 +28,6 @@ from simrl.types import Policy
 from simrl.utils.atomic import write_bytes
 
 if TYPE_CHECKING:
-    import gymnasium as gym
     from PIL import Image, ImageFont
 
 DEFAULT_FPS = 30  # when an env's metadata has no render_fps
@@ -96,48 +97,59 @@ def record_episodes(
         raise ConfigError(f"episodes must be at least 1, got {episodes}")
     if max_steps is not None and max_steps < 1:
         raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
-    env, time_limit = _make_render_env(env_id, params, env_kwargs)
-    try:
-        limit = max_steps or time_limit or UNLIMITED_EPISODE_STEPS
-        fps = float(env.metadata.get("render_fps") or DEFAULT_FPS)
-        return [_rollout(env, env_id, policy, seed + i, deterministic, limit, fps) for i in range(episodes)]
-    finally:
-        env.close()
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
-
-def _make_render_env(
-    env_id: str, params: Mapping[str, float] | None, env_kwargs: Mapping[str, Any] | None = None
-) -> tuple[gym.Env, int | None]:
-    """:func:`simrl.envs.vec.make_render_env` and the id's time limit."""
+    from simrl.data import rollout
     from simrl.envs.vec import env_spec, make_render_env
 
-    return make_render_env(env_id, params, env_kwargs), env_spec(env_id).max_episode_steps
+    make_render_env(env_id, params, env_kwargs).close()  # an EnvError now for what cannot render
+    time_limit = env_spec(env_id).max_episode_steps
+    limit = max_steps or time_limit or UNLIMITED_EPISODE_STEPS
+    recorders: list[_FirstEpisodeFrames] = []
+
+    def make() -> gym.Env:
+        recorders.append(_FirstEpisodeFrames(make_render_env(env_id, params, env_kwargs), env_id))
+        return recorders[-1]
+
+    venv = DummyVecEnv([make] * episodes)
+    try:
+        fps = float(venv.envs[0].metadata.get("render_fps") or DEFAULT_FPS)
+        venv.seed(seed)  # episode i is reset with seed + i, as evaluate() seeds env i
+        ran = rollout.episodes(policy, venv, deterministic=deterministic, max_steps=limit)
+    finally:
+        venv.close()
+    out = []
+    for i, rec in enumerate(recorders):
+        stacked = np.stack(rec.frames[: int(ran.lengths[i]) + 1])
+        stacked.flags.writeable = False
+        out.append(
+            Episode(frames=stacked, ret=float(ran.returns[i]), length=int(ran.lengths[i]), seed=seed + i, fps=fps)
+        )
+    return out
 
 
-def _rollout(
-    env: gym.Env, env_id: str, policy: Policy, seed: int, deterministic: bool, limit: int, fps: float
-) -> Episode:
-    obs, _ = env.reset(seed=seed)
-    frames = [_render(env, env_id)]
-    ret, steps = 0.0, 0
-    while steps < limit:
-        action, _ = policy.predict(_batch(obs), deterministic=deterministic)
-        obs, reward, terminated, truncated, _ = env.step(np.asarray(action)[0])
-        ret += float(reward)
-        steps += 1
-        frames.append(_render(env, env_id))
-        if terminated or truncated:
-            break
-    stacked = np.stack(frames)
-    stacked.flags.writeable = False
-    return Episode(frames=stacked, ret=ret, length=steps, seed=seed, fps=fps)
+class _FirstEpisodeFrames(gym.Wrapper):
+    """Keeps the frame after the first reset and one per step until that episode ends."""
 
+    def __init__(self, env: gym.Env, env_id: str) -> None:
+        super().__init__(env)
+        self.env_id = env_id
+        self.frames: list[np.ndarray] = []
+        self.recording = False
 
-def _batch(obs: Any) -> Any:
-    """A batch of one observation, for ``predict``; dict observations key by key (as SB3 takes them)."""
-    if isinstance(obs, Mapping):
-        return {k: np.asarray(v)[None] for k, v in obs.items()}
-    return np.asarray(obs)[None]
+    def reset(self, **kwargs: Any):
+        out = self.env.reset(**kwargs)
+        self.recording = not self.frames
+        if self.recording:
+            self.frames.append(_render(self.env, self.env_id))
+        return out
+
+    def step(self, action: Any):
+        out = self.env.step(action)
+        if self.recording:
+            self.frames.append(_render(self.env, self.env_id))
+            self.recording = not (out[2] or out[3])
+        return out
 
 
 def _render(env: gym.Env, env_id: str) -> np.ndarray:

@@ -314,7 +314,7 @@ def infer(
 def _train(preset: Preset, prior: Any, method: str, seed: int, folder: Path) -> Any:
     """One PPO run folder under policies/, trained on the method's randomization."""
     from simrl.experiments import config as cfg
-    from simrl.experiments.runner import start
+    from simrl.experiments.training import start
 
     kwargs: dict[str, Any] = {}
     if method == "uniform":
@@ -343,7 +343,9 @@ def _evaluate(
     for system, params in systems.items():
         per[system] = {}
         for method in METHODS:
-            results = [evaluate(r.model, ENV_ID, preset.eval_episodes, params=params).returns for r in runs[method]]
+            results = [
+                evaluate(r.trainer.policy(), ENV_ID, preset.eval_episodes, params=params).returns for r in runs[method]
+            ]
             seed_means = np.array([r.mean() for r in results])
             per[system][method] = {
                 "returns": np.concatenate(results).tolist(),
@@ -377,7 +379,9 @@ def _evaluate(
         for n, lo, hi in zip(prior.names, prior.low, prior.high, strict=True)
     ]
     maps = {
-        m: np.mean([evaluate_grid(r.model, ENV_ID, axes, preset.eval_episodes).mean for r in runs[m]], axis=0)
+        m: np.mean(
+            [evaluate_grid(r.trainer.policy(), ENV_ID, axes, preset.eval_episodes).mean for r in runs[m]], axis=0
+        )
         for m in METHODS
     }
     return {

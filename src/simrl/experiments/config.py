@@ -5,22 +5,41 @@ Precedence: preset ``default:`` < preset for the env id < ``--hyperparams FILE``
 
 from __future__ import annotations
 
-import copy
 import json
 import math
-import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from simrl.errors import ConfigError, SimrlError
-from simrl.rl.algos import check_keys, get_algo
+from simrl.experiments.hyperparams import (
+    apply_set,
+    parse_value,
+    preset_path,
+    read_yaml,
+    split_assignment,
+    zoo_blocks,
+)
+
+__all__ = [
+    "DEFAULT_CHECKPOINTS",
+    "TrainConfig",
+    "apply_set",
+    "parse_checkpoints",
+    "parse_env_kwargs",
+    "parse_env_params",
+    "parse_grid",
+    "parse_randomize",
+    "parse_value",
+    "preset_path",
+    "read_yaml",
+    "resolve",
+    "split_assignment",
+    "zoo_blocks",
+]
 
 DEFAULT_CHECKPOINTS = (25, 50, 100)
-_ENV_ID = re.compile(r"-v\d+$")
 
 
 @dataclass(frozen=True)
@@ -56,11 +75,30 @@ class TrainConfig:
     """Deterministic episodes per evaluation, on fixed seeds."""
     device: str = "auto"
     """Torch device for the networks."""
+    kind: str = "sb3"
+    """The learner family that trains ``algo`` (``simrl.experiments.kinds``); readers load its policies by it."""
+
+    def make_env(self, base: str | Path | None = None) -> Any:
+        """The training vec env: ``n_envs`` copies seeded from ``seed``, with the fixed parameters,
+        randomization (or the bank of ``param_samples``, relative to ``base``) and env kwargs."""
+        from simrl.envs.params import load_samples
+        from simrl.envs.vec import make_vec_env
+
+        samples = load_samples(Path(base or ".") / self.param_samples) if self.param_samples else None
+        return make_vec_env(
+            self.env_id,
+            self.n_envs,
+            seed=self.seed,
+            params=self.env_params,
+            randomize={k: tuple(v) for k, v in self.randomize.items()},
+            samples=samples,
+            env_kwargs=self.env_kwargs,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["checkpoints"] = list(self.checkpoints)
-        return d
+        return {"kind": d.pop("kind"), **d}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -74,81 +112,6 @@ class TrainConfig:
             return cls(**d)
         except TypeError as e:
             raise ConfigError(f"config.yaml does not describe a run: {e}") from None
-
-
-def read_yaml(path: str | Path, what: str) -> Any:
-    """``yaml.safe_load`` of a file, with a one-line error for a missing or invalid file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{what} '{path}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {what} '{path}': {type(e).__name__}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{what} '{path}' is not valid YAML{where}", "fix the file's syntax") from None
-
-
-def preset_path(algo: str) -> Path:
-    return Path(str(resources.files("simrl") / "configs" / f"{algo}.yaml"))
-
-
-def _blocks(doc: Any, env_id: str, origin: str) -> dict[str, Any]:
-    """Merge a zoo-layout document's ``default:`` and ``<env_id>:`` blocks (or take a flat mapping)."""
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{origin} must be a mapping of hyper-parameters, got {type(doc).__name__}")
-    if "default" in doc or env_id in doc or any(_ENV_ID.search(str(k)) for k in doc):
-        merged: dict[str, Any] = {}
-        for key in ("default", env_id):
-            block = doc.get(key) or {}
-            if not isinstance(block, dict):
-                raise ConfigError(f"block '{key}' in {origin} must be a mapping")
-            merged.update(copy.deepcopy(block))
-        return merged
-    return copy.deepcopy(doc)
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: YAML scalars and flow collections (``1e-3``, ``[64, 64]``, ``{a: 1}``)."""
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    # YAML 1.1 reads 3e-4 as a string; accept it as the number a user meant.
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def split_assignment(text: str, option: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip() or not value.strip():
-        raise ConfigError(f"{option} expects KEY=VALUE, got '{text}'")
-    return key.strip(), value.strip()
-
-
-def apply_set(hyperparams: dict[str, Any], text: str) -> None:
-    """Apply one ``--set key=value`` (dotted keys reach into mappings: ``policy_kwargs.net_arch=[64]``)."""
-    key, raw = split_assignment(text, "--set")
-    parts = key.split(".")
-    node = hyperparams
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: '{part}' is not a mapping")
-        node = child
-    node[parts[-1]] = parse_value(raw)
 
 
 def parse_env_params(items: list[str]) -> dict[str, str]:
@@ -243,6 +206,7 @@ def resolve(
     seed: int | None = None,
     n_envs: int | None = None,
     hyperparams_file: str | Path | None = None,
+    hyperparams: Mapping[str, Any] | None = None,
     sets: list[str] | None = None,
     env_params: dict[str, Any] | None = None,
     env_kwargs: dict[str, Any] | None = None,
@@ -255,28 +219,26 @@ def resolve(
 ) -> TrainConfig:
     """Build the run's configuration from presets and overrides, checking every key and value.
 
+    Hyper-parameters: the kind's presets < ``hyperparams_file`` < ``hyperparams`` (a mapping, the
+    Python API's way) < ``sets`` (``key=value`` strings, the CLI's ``--set``).
+
     Raises:
         ConfigError, EnvError: an unknown algorithm, env, key or parameter; a bad value.
     """
     from simrl.envs.params import make_sampler
     from simrl.envs.vec import check_env_kwargs, param_space
+    from simrl.experiments.kinds import kind_for_algo
 
-    algo = get_algo(algo).name
+    kind = kind_for_algo(algo)
+    algo = algo.lower()
     space = param_space(env_id)  # raises for an unknown env id
-
-    hp = (
-        _blocks(read_yaml(preset_path(algo), "preset"), env_id, f"configs/{algo}.yaml")
-        if preset_path(algo).is_file()
-        else {}
+    hp = kind.resolve_hyperparams(
+        algo,
+        env_id,
+        file=Path(hyperparams_file) if hyperparams_file is not None else None,
+        overrides=dict(hyperparams or {}),
+        sets=list(sets or []),
     )
-    check_keys(algo, hp, f"configs/{algo}.yaml")
-    if hyperparams_file is not None:
-        extra = _blocks(read_yaml(hyperparams_file, "hyper-parameter file"), env_id, str(hyperparams_file))
-        check_keys(algo, extra, str(hyperparams_file))
-        hp.update(extra)
-    for text in sets or []:
-        apply_set(hp, text)
-        check_keys(algo, {split_assignment(text, "--set")[0].split(".")[0]: None}, "--set")
 
     total = timesteps if timesteps is not None else hp.get("n_timesteps")
     if total is None:
@@ -325,6 +287,7 @@ def resolve(
         eval_episodes=int(eval_episodes),
         device=device,
         param_samples=param_samples,
+        kind=kind.name,
     )
 
 

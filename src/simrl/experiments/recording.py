@@ -20,12 +20,12 @@ class Recording:
 
 def _which_models(target: Path, checkpoint: str) -> list[tuple[str, str]]:
     """(label, which) pairs to record: ``which`` as :func:`resolve_model_path` understands it."""
-    from simrl.experiments import checkpoint as ckpt
+    from simrl.experiments.runfolder import RunFolder
 
     if not target.is_dir():
         return [(target.stem, "best")]
     if checkpoint == "all":
-        cps = ckpt.complete(target)
+        cps = RunFolder.open(target).checkpoints()
         if not cps:
             from simrl.errors import CheckpointError
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from simrl.errors import CheckpointError, ConfigError, SimrlError
+from simrl.errors import ConfigError, SimrlError
 from simrl.experiments.config import TrainConfig
 
 
@@ -42,50 +42,28 @@ class RunData:
         return self.dir.name
 
 
-def _npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in keys}
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, KeyError, EOFError) as e:
-        raise CheckpointError(f"'{path}' is truncated or corrupt ({type(e).__name__})") from None
-
-
 def load_run(run_dir: Path) -> RunData:
-    """Read a run folder.
+    """Read a run folder of any kind.
 
     Raises:
         CheckpointError: not a run folder, or corrupt files.
         SimrlError: a run with no evaluation yet.
     """
-    from simrl.experiments import checkpoint as ckpt
-    from simrl.experiments.runner import load_run_config
+    from simrl.experiments.runfolder import RunFolder
 
-    config, meta = load_run_config(run_dir)
-    try:
-        ev = _npz(run_dir / "evaluations.npz", ("timesteps", "results"))
-    except FileNotFoundError:
-        ev = {"timesteps": np.zeros(0)}
-    if len(ev["timesteps"]) == 0:
+    folder = RunFolder.open(run_dir)
+    config, meta = TrainConfig.from_dict(folder.read_config()), folder.read_meta()
+    evals = folder.load_evals()
+    if not evals.timesteps:
         raise SimrlError(f"run '{run_dir}' has no evaluations yet", "wait for its first evaluation or checkpoint")
-    try:
-        random = _npz(run_dir / "random_baseline.npz", ("results",))["results"]
-    except FileNotFoundError:
-        raise CheckpointError(f"run '{run_dir}' has no random_baseline.npz") from None
-    cps = []
-    for path in ckpt.complete(run_dir):
-        if (path / "eval.npz").is_file():
-            state = ckpt.read(path).state
-            cps.append(
-                CheckpointEval(int(path.name), int(state["step"]), _npz(path / "eval.npz", ("results",))["results"])
-            )
+    random = folder.read_baseline()
+    cps = [CheckpointEval(cp.pct, cp.step, returns) for cp, returns in folder.checkpoint_evals()]
     return RunData(
         run_dir,
         config,
         meta,
-        ev["timesteps"].astype(np.int64),
-        ev["results"].astype(np.float64),
+        np.array(evals.timesteps, dtype=np.int64),
+        np.array(evals.results, dtype=np.float64).reshape(len(evals.timesteps), -1),
         random.astype(np.float64),
         tuple(cps),
     )

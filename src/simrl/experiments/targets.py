@@ -8,43 +8,35 @@ from typing import Any
 
 from simrl.errors import CheckpointError, ConfigError
 from simrl.evaluation.evaluate import evaluate, random_baseline
+from simrl.types import Policy
 
 
 def resolve_model_path(run_dir: Path, which: str) -> Path:
-    """The model.zip of a run folder: ``best``, ``final`` (newest checkpoint) or a percentage."""
-    from simrl.experiments import checkpoint as ckpt
+    """The saved policy of a run folder: ``best``, ``final`` (newest checkpoint) or a percentage."""
+    from simrl.experiments.kinds import get_kind
+    from simrl.experiments.runfolder import RunFolder
 
-    if which == "best":
-        if (run_dir / "best_model.zip").is_file():
-            return run_dir / "best_model.zip"
-        which = "final"
-    cps = ckpt.complete(run_dir)
-    if which == "final":
-        if not cps:
-            raise CheckpointError(f"run '{run_dir}' has no model yet", "wait for its first checkpoint")
-        return cps[-1] / "model.zip"
-    try:
-        pct = int(which)
-    except ValueError:
-        raise ConfigError(f"--model must be best, final or a checkpoint percentage, got '{which}'") from None
-    path = ckpt.checkpoint_dir(run_dir, pct) / "model.zip"
-    if not path.is_file():
-        have = ", ".join(p.name for p in cps) or "none"
-        raise CheckpointError(f"run '{run_dir}' has no checkpoint {pct}", f"checkpoints: {have}")
-    return path
+    folder = RunFolder.open(run_dir)
+    return folder.policy_path(which, get_kind(folder.kind).policy_file)
 
 
 @dataclass(frozen=True)
 class Target:
     """A policy to evaluate or record, with the env, parameters and env kwargs it should meet."""
 
-    model: Any
+    model: Policy
+    """The policy (an SB3 model for the ``sb3`` kind, whatever its kind loads otherwise)."""
     model_path: Path
     env_id: str
     params: dict[str, float]
     episodes: int
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Constructor arguments of the env (``reward="alive"``), checked by ``check_env_kwargs``."""
+    kind: str = "sb3"
+
+    @property
+    def policy(self) -> Policy:
+        return self.model
 
 
 def resolve_target(
@@ -58,22 +50,24 @@ def resolve_target(
     algo: str | None = None,
     device: str = "cpu",
 ) -> Target:
-    """Load the policy of a run folder (``which``: best, final or a percentage) or of a model.zip.
+    """Load the policy of a run folder (``which``: best, final or a percentage) or of a policy file,
+    of any registered kind (``simrl.experiments.kinds``).
 
-    The env defaults to the run's (or the one recorded in the zip) with its fixed parameters and env
+    The env defaults to the run's (or the one recorded in the file) with its fixed parameters and env
     kwargs, which ``env_params`` and ``env_kwargs`` override (another env id starts from its defaults).
     Raises CheckpointError, ConfigError or EnvError for bad input.
     """
     from simrl.envs.params import make_sampler
-    from simrl.envs.vec import check_env_kwargs, make_vec_env, param_space
-    from simrl.experiments.runner import load_run_config
-    from simrl.rl.io import load_model, read_model_info
+    from simrl.envs.vec import check_env_kwargs, param_space
+    from simrl.experiments.kinds import get_kind, kind_of_file
+    from simrl.experiments.training import load_run_config
 
     hyperparams = None
     base_params: dict[str, Any] = {}
     base_kwargs: dict[str, Any] = {}
     if target.is_dir():
         config, _ = load_run_config(target)
+        kind = get_kind(config.kind)
         path = resolve_model_path(target, which)
         env_id = env_id or config.env_id
         algo, hyperparams = config.algo, config.hyperparams
@@ -82,7 +76,7 @@ def resolve_target(
         episodes = config.eval_episodes if episodes is None else episodes
     elif target.is_file():
         path = target
-        info = read_model_info(path)["info"]
+        kind, info = kind_of_file(path)
         env_id = env_id or info.get("env_id")
         if env_id is None:
             raise ConfigError(f"'{target}' was not written by simrl", "pass --env ENV_ID")
@@ -102,10 +96,8 @@ def resolve_target(
     params = dict(make_sampler(space, {**base_params, **(env_params or {})}).params) if len(space) else {}
     kwargs = {**base_kwargs, **(env_kwargs or {})}
     kwargs = check_env_kwargs(env_id, kwargs) if kwargs else {}
-    env = make_vec_env(env_id, 1, env_kwargs=kwargs)
-    model = load_model(path, env, algo=algo, hyperparams=hyperparams, device=device)
-    env.close()
-    return Target(model, path, env_id, params, episodes, kwargs)
+    policy = kind.load_policy(path, env_id=env_id, env_kwargs=kwargs, algo=algo, hyperparams=hyperparams, device=device)
+    return Target(policy, path, env_id, params, episodes, kwargs, kind.name)
 
 
 def evaluate_target(target: Target) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Simulations for BayesSim: N parameter draws x K trajectories each, collected with one policy.
 
-For simrl/Pendulum-v0 all N*K trajectories run in one :class:`BatchedPendulum`, one numpy call per
-step; other parametric envs fall back to a plain loop over Gymnasium envs (correct, slow).
+For an env with its own batched implementation (simrl/Pendulum-v0's :class:`BatchedPendulum`) all
+N*K trajectories run in one batched env, one numpy call per step; other parametric envs run as an
+SB3 vec env of Gymnasium envs (correct, slower). Both are stepped by :mod:`simrl.data.rollout`.
 
 The data-collection policy is either a :class:`~simrl.types.Policy` (deterministic actions) or,
 with ``policy=None``, an open-loop random action sequence drawn once from ``seed``: the same
@@ -22,10 +23,11 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from simrl.data import rollout
+from simrl.envs.vec import batched_class
 from simrl.errors import ConfigError, EnvError
 from simrl.types import Policy
 
-BATCHED = {"simrl/Pendulum-v0"}
 _SIMULATE_STREAM, _OBSERVE_STREAM = 0, 1
 CHUNK_TRAJECTORIES = 50_000  # per simulate() call of a simulator(): ~120 MB of observations at T = 200
 
@@ -218,54 +220,67 @@ def _collect(
 ) -> Trajectories:
     if k < 1 or steps < 1:
         raise ConfigError(f"trajectories and steps must be at least 1, got {k} and {steps}")
-    if env_id in BATCHED:
-        return _collect_pendulum(params, k, steps, policy, seed, init_rng)
+    batched = batched_class(env_id)
+    if batched is not None:
+        return _collect_batched(batched, params, k, steps, policy, seed, init_rng)
     return _collect_generic(env_id, params, k, steps, policy, seed, init_rng)
 
 
-def _act(
-    policy: Policy | None, obs: np.ndarray, t: int, open_loop: np.ndarray | None, space: gym.spaces.Box
-) -> np.ndarray:
-    """Actions for all N*K envs at step ``t``, clipped to the action box, float32."""
-    if policy is None:
-        return open_loop[:, t]  # type: ignore[index]
-    action, _ = policy.predict(obs, deterministic=True)
-    action = np.asarray(action, dtype=np.float32).reshape(len(obs), *space.shape)
-    return np.clip(action, space.low, space.high)
+class _Collection:
+    """The collection policy as a :class:`Policy`: the given one clipped to the action box (float32),
+    or the open-loop sequence ``actions[:, t]`` at step ``t``."""
+
+    def __init__(self, policy: Policy | None, open_loop: np.ndarray | None, space: gym.spaces.Box) -> None:
+        self.policy, self.open_loop, self.space, self.t = policy, open_loop, space, 0
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=True):
+        t, self.t = self.t, self.t + 1
+        if self.policy is None:
+            return self.open_loop[:, t], None  # type: ignore[index]
+        action, _ = self.policy.predict(observation, deterministic=True)
+        action = np.asarray(action, dtype=np.float32).reshape(len(observation), *self.space.shape)
+        return np.clip(action, self.space.low, self.space.high), None
 
 
-def _collect_pendulum(
-    params: np.ndarray, k: int, steps: int, policy: Policy | None, seed: int, init_rng: np.random.Generator
+def _open_loop(space: gym.spaces.Box, n: int, k: int, steps: int, seed: int) -> np.ndarray:
+    """(N*K, T, act_dim): the same (K, T) random sequence for every draw."""
+    seq = random_actions(space, k, steps, seed)
+    return np.broadcast_to(seq[None], (n, *seq.shape)).reshape(n * k, steps, *space.shape)
+
+
+def _trajectories(ran: rollout.Episodes, n: int, k: int, init_state: np.ndarray | None = None) -> Trajectories:
+    """(T, N*K, ...) rollout arrays as (N, K, T, ...) trajectories."""
+    obs = np.moveaxis(ran.obs.astype(np.float32), 0, 1)  # type: ignore[union-attr]
+    actions = np.moveaxis(ran.actions.astype(np.float32), 0, 1)  # type: ignore[union-attr]
+    return Trajectories(
+        obs=np.ascontiguousarray(obs).reshape(n, k, *obs.shape[1:]),
+        actions=np.ascontiguousarray(actions).reshape(n, k, *actions.shape[1:]),
+        init_state=None if init_state is None else init_state.reshape(n, k, -1),
+    )
+
+
+def _collect_batched(
+    batched: type,
+    params: np.ndarray,
+    k: int,
+    steps: int,
+    policy: Policy | None,
+    seed: int,
+    init_rng: np.random.Generator,
 ) -> Trajectories:
-    from simrl.envs.batched_pendulum import BatchedPendulum
-    from simrl.envs.pendulum import RESET_HIGH
-
     n = len(params)
     m = n * k
-    venv = BatchedPendulum(m, max_episode_steps=steps + 1)  # no autoreset within the T steps
+    venv = batched(m, max_episode_steps=steps + 1)  # no autoreset within the T steps
     venv.seed(0)
     venv.reset()
     venv.set_params(np.repeat(params, k, axis=0))  # row n*K + j: draw n, trajectory j
-    state = init_rng.uniform(-RESET_HIGH, RESET_HIGH, size=(m, 2))
+    state = venv.sample_states(m, init_rng)
     space = venv.action_space
-    open_loop = None
-    if policy is None:
-        seq = random_actions(space, k, steps, seed)  # (K, T, 1), the same for every draw
-        open_loop = np.broadcast_to(seq[None], (n, k, steps, 1)).reshape(m, steps, 1)
-
-    obs = np.empty((steps + 1, m, 3), dtype=np.float32)
-    actions = np.empty((steps, m, 1), dtype=np.float32)
-    obs[0] = venv.set_state(state[:, 0], state[:, 1])
-    for t in range(steps):
-        a = _act(policy, obs[t], t, open_loop, space)
-        actions[t] = a
-        venv.step_async(a)
-        obs[t + 1] = venv.step_wait()[0]
-    return Trajectories(
-        obs=np.ascontiguousarray(obs.transpose(1, 0, 2)).reshape(n, k, steps + 1, 3),
-        actions=np.ascontiguousarray(actions.transpose(1, 0, 2)).reshape(n, k, steps, 1),
-        init_state=state.reshape(n, k, 2),
-    )
+    open_loop = _open_loop(space, n, k, steps, seed) if policy is None else None
+    first = venv.set_state(*state.T)
+    ran = rollout.episodes(_Collection(policy, open_loop, space), venv, obs=first, max_steps=steps, keep=True)
+    venv.close()
+    return _trajectories(ran, n, k, state)
 
 
 def _collect_generic(
@@ -277,39 +292,25 @@ def _collect_generic(
     seed: int,
     init_rng: np.random.Generator,
 ) -> Trajectories:
-    """One Gymnasium env per trajectory, stepped in lockstep; episodes that end early repeat their last frame."""
+    """One Gymnasium env per trajectory in an SB3 vec env; episodes that end early repeat their last frame."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
     from simrl.envs.vec import param_space
 
     space = param_space(env_id)
     n = len(params)
-    envs = []
-    for row in np.repeat(params, k, axis=0):
-        kwargs = dict(zip(space.names, row.tolist(), strict=True)) if len(space) else {}
-        envs.append(gym.make(env_id, **kwargs))
-    act_space = envs[0].action_space
+    rows = [dict(zip(space.names, row.tolist(), strict=True)) if len(space) else {} for row in np.repeat(params, k, 0)]
+    venv = DummyVecEnv([lambda kw=kw: gym.make(env_id, **kw) for kw in rows])
+    act_space = venv.action_space
     if not isinstance(act_space, gym.spaces.Box):
+        venv.close()
         raise EnvError(f"BayesSim simulates continuous actions; {env_id} has {type(act_space).__name__} actions")
-    open_loop = None
-    if policy is None:
-        seq = random_actions(act_space, k, steps, seed)
-        open_loop = np.broadcast_to(seq[None], (n, *seq.shape)).reshape(n * k, steps, *act_space.shape)
-    seeds = init_rng.integers(0, 2**31 - 1, size=len(envs))
-    first = np.stack([np.asarray(e.reset(seed=int(s))[0], dtype=np.float32) for e, s in zip(envs, seeds, strict=True)])
-    obs = np.empty((steps + 1, *first.shape), dtype=np.float32)
-    actions = np.empty((steps, len(envs), *act_space.shape), dtype=np.float32)
-    obs[0] = first
-    alive = np.ones(len(envs), dtype=bool)
-    for t in range(steps):
-        actions[t] = _act(policy, obs[t], t, open_loop, act_space)
-        obs[t + 1] = obs[t]
-        for i in np.flatnonzero(alive):
-            o, _, terminated, truncated, _ = envs[i].step(actions[t, i])
-            obs[t + 1, i] = o
-            alive[i] = not (terminated or truncated)
-    for e in envs:
-        e.close()
-    shape = obs.shape[2:]
-    return Trajectories(
-        obs=np.ascontiguousarray(np.moveaxis(obs, 0, 1)).reshape(n, k, steps + 1, *shape),
-        actions=np.ascontiguousarray(np.moveaxis(actions, 0, 1)).reshape(n, k, steps, *act_space.shape),
+    open_loop = _open_loop(act_space, n, k, steps, seed) if policy is None else None
+    seeds = init_rng.integers(0, 2**31 - 1, size=len(rows))
+    # Each env starts from its own seed; the vec env then steps them (and resets none of them).
+    first = np.stack(
+        [np.asarray(e.reset(seed=int(s))[0], dtype=np.float32) for e, s in zip(venv.envs, seeds, strict=True)]
     )
+    ran = rollout.episodes(_Collection(policy, open_loop, act_space), venv, obs=first, max_steps=steps, keep=True)
+    venv.close()
+    return _trajectories(ran, n, k)

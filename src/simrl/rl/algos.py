@@ -18,6 +18,9 @@ import torch.nn as nn
 
 from simrl.errors import ConfigError
 
+# The action spaces SB3's algorithms accept (their ``supported_action_spaces``).
+ALL_SPACES = ("Box", "Discrete", "MultiDiscrete", "MultiBinary")
+
 
 @dataclass(frozen=True)
 class Algo:
@@ -25,6 +28,10 @@ class Algo:
     module: str
     cls: str
     off_policy: bool
+
+    @property
+    def action_spaces(self) -> tuple[str, ...]:
+        return ("Box",) if self.off_policy else ALL_SPACES
 
 
 ALGOS: dict[str, Algo] = {
@@ -213,6 +220,10 @@ def build_model(
     Raises:
         ConfigError: a hyper-parameter the algorithm rejects (wrong type, bad value, unknown policy key).
     """
+    space = type(env.action_space).__name__
+    if space not in get_algo(name).action_spaces:
+        fits = [a.name for a in ALGOS.values() if space in a.action_spaces]
+        raise ConfigError(f"{name} cannot act in a {space} action space", f"choose one of: {', '.join(fits) or 'none'}")
     kwargs = build_kwargs(name, hyperparams, int(np.prod(env.action_space.shape)))
     if not for_training and get_algo(name).off_policy:
         kwargs["buffer_size"] = 1

@@ -1,0 +1,114 @@
+"""Learner kinds: one registry that builds trainers and loads saved policies, keyed by kind.
+
+config.yaml records the kind of learner that wrote a run (``sb3`` when absent: runs written before
+kinds existed); a policy file says its kind itself (an SB3 ``model.zip``, with or without simrl's
+``simrl.json``, is ``sb3``). ``eval``, ``report``, ``compare``, ``record`` and the robustness grid
+load every policy through :func:`load_policy`, so they work for any learner registered here.
+
+A kind is registered with :func:`register`; model-based and imitation learners will add theirs, and
+the tests register a minimal one that does not use SB3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from simrl.errors import CheckpointError, ConfigError
+from simrl.types import Policy, Trainer
+
+
+class Kind(Protocol):
+    """A family of learners: how to resolve their settings, build a trainer, read a policy file."""
+
+    name: str
+    policy_file: str
+    """The file name of a saved policy (``model.zip``); a run's best one is ``best_<policy_file>``."""
+
+    def algos(self) -> tuple[str, ...]:
+        """The algorithm names this kind trains (``simrl train ALGO``)."""
+        ...
+
+    def resolve_hyperparams(
+        self, algo: str, env_id: str, *, file: Path | None, overrides: dict[str, Any], sets: list[str]
+    ) -> dict[str, Any]:
+        """Presets < ``file`` < ``overrides`` < ``sets`` (``key=value``), every key checked.
+
+        ``n_timesteps`` and ``n_envs`` may appear (the run takes them out); ConfigError for anything bad.
+        """
+        ...
+
+    def build(self, config: Any, base: Path | None = None, *, for_training: bool = True) -> Trainer:
+        """A new trainer for a resolved ``TrainConfig``; ``base`` is the run folder (relative paths)."""
+        ...
+
+    def read_info(self, path: Path) -> dict[str, Any] | None:
+        """What a policy file of this kind says about itself (env id, params, kwargs, algo), None if the
+        file is not of this kind; CheckpointError if it is but is corrupt."""
+        ...
+
+    def load_policy(
+        self, path: Path, *, env_id: str, env_kwargs: dict[str, Any], algo: str | None,
+        hyperparams: dict[str, Any] | None, device: str,
+    ) -> Policy:  # fmt: skip
+        """The policy saved at ``path``, ready to act in ``env_id`` (CheckpointError if it cannot)."""
+        ...
+
+
+_KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    """Add (or replace) a kind; returns it."""
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def unregister(name: str) -> None:
+    _KINDS.pop(name, None)
+
+
+def _builtin() -> None:
+    if "sb3" not in _KINDS:
+        from simrl.experiments.sb3_kind import SB3Kind
+
+        register(SB3Kind())
+
+
+def get_kind(name: str) -> Kind:
+    _builtin()
+    try:
+        return _KINDS[name]
+    except KeyError:
+        raise CheckpointError(
+            f"no learner of kind '{name}' is known", f"known kinds: {', '.join(sorted(_KINDS))}"
+        ) from None
+
+
+def kind_for_algo(algo: str) -> Kind:
+    """The kind that trains ``algo``; ConfigError naming every algorithm otherwise."""
+    _builtin()
+    for kind in _KINDS.values():
+        if algo.lower() in kind.algos():
+            return kind
+    names = [a for k in _KINDS.values() for a in k.algos()]
+    raise ConfigError(f"unknown algorithm '{algo}'", f"choose one of: {', '.join(names)}")
+
+
+def kind_of_file(path: Path) -> tuple[Kind, dict[str, Any]]:
+    """The kind that wrote a policy file, and what the file says about itself."""
+    _builtin()
+    if not Path(path).is_file():
+        raise CheckpointError(f"model file '{path}' does not exist")
+    first: CheckpointError | None = None
+    for kind in _KINDS.values():
+        try:
+            info = kind.read_info(Path(path))
+        except CheckpointError as e:
+            first = first or e
+            continue
+        if info is not None:
+            return kind, info
+    if first is not None:
+        raise first
+    raise CheckpointError(f"'{path}' is not a policy file simrl can read", "give a run folder or a model.zip")

@@ -1,0 +1,132 @@
+"""The SB3 trainer: Stable-Baselines3 and sb3-contrib algorithms behind simrl's ``Trainer`` protocol.
+
+How resume is exact: the run calls ``learn`` once per segment (one per checkpoint). At every segment
+start, in an uninterrupted run and a resumed one alike, the training env is reseeded from
+(seed, step) and reset, so the env's internal state never needs saving. With weights, optimiser
+states, the replay buffer, the global random states (saved by the run folder) and the action
+space's generator restored, a resumed run produces bit for bit the same model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from simrl.errors import CheckpointError
+from simrl.rl import algos
+from simrl.rl.io import load_into, load_model, load_replay_buffer, save_model, save_replay_buffer
+from simrl.types import Policy, StepCallback
+from simrl.utils.seeding import derive_seed, generator_state, set_generator_state
+
+MODEL, REPLAY_BUFFER = "model.zip", "replay_buffer.npz"
+
+
+class SB3Trainer:
+    """An SB3 model on its monitored training vec env.
+
+    Args:
+        model: a model built by :func:`simrl.rl.algos.build_model` on ``venv``.
+        venv: the training env (closed by ``close``).
+        algo: the algorithm's name.
+        seed: the run's seed; segment ``k`` reseeds the env from (seed, step).
+        info: what ``model.zip``'s ``simrl.json`` records beside the step count (env id, env
+            parameters and kwargs, hyper-parameters).
+    """
+
+    kind = "sb3"
+    policy_file = MODEL
+
+    def __init__(self, model: Any, venv: Any, *, algo: str, seed: int, info: dict[str, Any]) -> None:
+        self.model = model
+        self.venv = venv
+        self.algo = algo
+        self.seed = seed
+        self.info = info
+
+    @property
+    def num_timesteps(self) -> int:
+        return int(self.model.num_timesteps)
+
+    @property
+    def step_unit(self) -> int:
+        return algos.step_unit(self.model)
+
+    def set_total_timesteps(self, total: int) -> None:
+        """Schedules (``lin_1e-3``) see progress over the whole run, not the segment."""
+        self.model.run_total_timesteps = total
+
+    def learn(self, until: int, callback: StepCallback) -> None:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class Hook(BaseCallback):
+            # At rollout starts the policy has just been updated with everything collected so far
+            # (mid-rollout, a PPO policy is the one of the last update).
+            def _on_rollout_start(self) -> None:
+                self.go_on = callback(self.num_timesteps)
+
+            def _on_step(self) -> bool:
+                return getattr(self, "go_on", True)
+
+        done = self.num_timesteps
+        if until <= done:
+            return
+        self.venv.seed(derive_seed(self.seed, done))
+        self.model._last_obs = None  # SB3 resets the env in learn() only when it has no last observation
+        self.model.learn(until - done, callback=Hook(), reset_num_timesteps=False, progress_bar=False)
+
+    def state_files(self) -> tuple[str, ...]:
+        return (MODEL, REPLAY_BUFFER) if algos.get_algo(self.algo).off_policy else (MODEL,)
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        self.save_policy(folder / MODEL)
+        if REPLAY_BUFFER in self.state_files():
+            save_replay_buffer(self.model.replay_buffer, folder / REPLAY_BUFFER)
+        return {"action_space_rng": generator_state(self.model.action_space.np_random)}
+
+    def restore(self, folder: Path, state: dict[str, Any]) -> None:
+        load_into(self.model, folder / MODEL, device=self.model.device)
+        if REPLAY_BUFFER in self.state_files():
+            load_replay_buffer(self.model.replay_buffer, folder / REPLAY_BUFFER)
+        try:
+            set_generator_state(self.model.action_space.np_random, state["action_space_rng"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint '{folder}' has a corrupt state.json ({e})") from None
+
+    def policy(self) -> Policy:
+        return self.model
+
+    def save_policy(self, path: Path) -> None:
+        save_model(self.model, path, {**self.info, "num_timesteps": self.num_timesteps})
+
+    def set_logger(self, logger: Any) -> None:
+        self.model.set_logger(logger)
+
+    def close(self) -> None:
+        self.venv.close()
+
+
+def build_trainer(
+    algo: str,
+    venv: Any,
+    hyperparams: dict[str, Any],
+    *,
+    seed: int,
+    device: str,
+    info: dict[str, Any],
+    for_training: bool = True,
+) -> SB3Trainer:
+    """A new model of ``algo`` on ``venv`` (monitored here) as a trainer; ConfigError for bad settings."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    venv = VecMonitor(venv)
+    try:
+        model = algos.build_model(algo, venv, hyperparams, seed=seed, device=device, for_training=for_training)
+    except BaseException:
+        venv.close()
+        raise
+    return SB3Trainer(model, venv, algo=algos.get_algo(algo).name, seed=seed, info=info)
+
+
+def load_policy(path: Path, env: Any, *, algo: str | None, hyperparams: dict[str, Any] | None, device: str) -> Policy:
+    """The SB3 model saved at ``path``, rebuilt on ``env`` without unpickling anything."""
+    return load_model(path, env, algo=algo, hyperparams=hyperparams, device=device)
