@@ -392,13 +392,11 @@ def _evaluate(
 
 
 def _paired_ci(
-    post: np.ndarray, unif: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], float], n_boot: int = 2000
+    post: np.ndarray, unif: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], float]
 ) -> list[float] | None:
-    """95% bootstrap CI of ``stat`` resampling seeds in pairs (both methods share their seeds)."""
+    """95% bootstrap CI of ``stat`` resampling seeds in pairs (both methods share their seeds); None for one seed."""
+    from simrl.evaluation.stats import paired_bootstrap_ci
+
     if len(post) < 2:
         return None
-    rng = np.random.default_rng(0)
-    idx = rng.integers(0, len(post), size=(n_boot, len(post)))
-    vals = np.array([stat(post[i], unif[i]) for i in idx])
-    lo, hi = np.quantile(vals, [0.025, 0.975])
-    return [float(lo), float(hi)]
+    return list(paired_bootstrap_ci(post, unif, stat, rng=0))
