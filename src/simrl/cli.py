@@ -324,15 +324,15 @@ def compare(
     t = Table(title="final evaluation return per group (one score per run)")
     for col in ("group", "runs", "IQM [95% CI]", "mean", "median"):
         t.add_column(col, justify="left" if col == "group" else "right")
-    for g in r["groups"]:
-        few = " [yellow](warning: fewer than 3)[/]" if g["warning"] else ""
-        ci = f"{g['iqm']:.1f} [{g['iqm_ci'][0]:.1f}, {g['iqm_ci'][1]:.1f}]"
-        t.add_row(g["group"], f"{g['n_runs']}{few}", ci, f"{g['mean']:.1f}", f"{g['median']:.1f}")
+    for g in r.comparison.groups:
+        few = " [yellow](warning: fewer than 3)[/]" if g.warning else ""
+        ci = f"{g.iqm:.1f} [{g.iqm_ci[0]:.1f}, {g.iqm_ci[1]:.1f}]"
+        t.add_row(g.group, f"{g.n_runs}{few}", ci, f"{g.mean:.1f}", f"{g.median:.1f}")
     c = _console()
     c.print(t)
-    for p in r["probability_of_improvement"]:
-        c.print(f"P({p['x']} > {p['y']}) = {p['p_x_better']:.2f} [{p['ci'][0]:.2f}, {p['ci'][1]:.2f}]")
-    c.print(f"wrote {r['html']} and compare.json in {r['seconds']:.1f} s")
+    for p in r.comparison.pairs:
+        c.print(f"P({p.x} > {p.y}) = {p.p_x_better:.2f} [{p.ci[0]:.2f}, {p.ci[1]:.2f}]")
+    c.print(f"wrote {r.html} and compare.json in {r.seconds:.1f} s")
 
 
 @app.command()
@@ -457,29 +457,28 @@ def _print_bayessim(result, c) -> None:
     from rich.table import Table
 
     s = result.summary
-    inf = s["inference"]
     c.print(
         "posterior mean "
-        + ", ".join(f"{k} {v:.3f}" for k, v in inf["posterior_mean"].items())
+        + ", ".join(f"{k} {v:.3f}" for k, v in s.inference.posterior_mean.items())
         + "   truth "
-        + ", ".join(f"{k} {v:g}" for k, v in s["true_params"].items())
+        + ", ".join(f"{k} {v:g}" for k, v in s.true_params.items())
     )
     t = Table(title="mean return per system (over seeds), posterior vs uniform randomization")
     for col in ("system", "uniform", "posterior", "improvement [95% CI]", "P(posterior > uniform)"):
         t.add_column(col, justify="left" if col == "system" else "right")
-    for system, res in s["results"].items():
-        imp = s["improvement_percent"][system]
-        ci = f" [{imp['ci'][0]:+.1f}, {imp['ci'][1]:+.1f}]" if imp["ci"] else ""
+    for system, res in s.systems.items():
+        imp = res.improvement
+        ci = f" [{imp.ci[0]:+.1f}, {imp.ci[1]:+.1f}]" if imp.ci else ""
         t.add_row(
             system,
-            f"{res['uniform']['mean']:.1f}",
-            f"{res['posterior']['mean']:.1f}",
-            f"{imp['percent']:+.1f}%{ci}",
-            f"{imp['p_posterior_better']:.2f} [{imp['p_ci'][0]:.2f}, {imp['p_ci'][1]:.2f}]",
+            f"{res.uniform.mean:.1f}",
+            f"{res.posterior.mean:.1f}",
+            f"{imp.percent:+.1f}%{ci}",
+            f"{imp.p_posterior_better:.2f} [{imp.p_ci[0]:.2f}, {imp.p_ci[1]:.2f}]",
         )
-    imp = s["improvement_percent"]["Overall"]
-    ci = f" [{imp['ci'][0]:+.1f}, {imp['ci'][1]:+.1f}]" if imp["ci"] else ""
-    t.add_row("Overall", "", "", f"{imp['percent']:+.1f}%{ci}")
+    imp = s.overall
+    ci = f" [{imp.ci[0]:+.1f}, {imp.ci[1]:+.1f}]" if imp.ci else ""
+    t.add_row("Overall", "", "", f"{imp.percent:+.1f}%{ci}")
     c.print(t)
     c.print(f"wrote {result.folder} (report.html, summary.json) in {result.seconds:.0f} s")
 

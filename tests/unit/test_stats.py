@@ -15,6 +15,7 @@ from simrl.evaluation.stats import (
     bootstrap_ci,
     curve_iqm,
     iqm,
+    paired_bootstrap_ci,
     performance_profile,
     probability_of_improvement,
     stratified_bootstrap_ci,
@@ -117,6 +118,42 @@ def test_bootstrap_ci_agrees_with_scipy_percentile_bootstrap():
     # Both are Monte Carlo estimates of the same percentiles: they differ by ~0.03 standard errors.
     assert ours[0] == pytest.approx(theirs.confidence_interval.low, abs=0.15 * se)
     assert ours[1] == pytest.approx(theirs.confidence_interval.high, abs=0.15 * se)
+
+
+def test_paired_bootstrap_ci_is_scipys_paired_percentile_bootstrap():
+    rng = np.random.default_rng(17)
+    shared = rng.normal(0.0, 5.0, size=12)  # what each seed gives both methods alike
+    x, y = shared + 1.0 + rng.normal(0.0, 0.3, size=12), shared + rng.normal(0.0, 0.3, size=12)
+
+    def diff(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        return a.mean(axis=axis) - b.mean(axis=axis)
+
+    ours = paired_bootstrap_ci(x, y, diff, n_boot=1000, rng=3)
+    theirs = sps.bootstrap((x, y), diff, paired=True, method="percentile", n_resamples=1000, rng=3)
+    assert ours == (theirs.confidence_interval.low, theirs.confidence_interval.high)
+    assert ours[0] < 1.0 < ours[1]
+    # Pairing cancels the shared seed effect: the interval is far narrower than resampling x and y apart.
+    unpaired = sps.bootstrap((x, y), diff, method="percentile", n_resamples=1000, rng=3).confidence_interval
+    assert ours[1] - ours[0] < 0.5 * (unpaired.high - unpaired.low)
+    # A statistic without ``axis`` is called per resample and gives the same interval.
+    assert paired_bootstrap_ci(x, y, lambda a, b: a.mean() - b.mean(), n_boot=1000, rng=3) == pytest.approx(ours)
+    assert paired_bootstrap_ci([2.0], [1.0], diff, rng=0) == (1.0, 1.0)  # one pair: nothing to resample
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "kwargs", "word"),
+    [
+        ([1.0, 2.0], [1.0], {}, "same length"),
+        ([1.0, np.nan], [1.0, 2.0], {}, "NaN"),
+        ([], [], {}, "empty"),
+        (np.ones((2, 2)), np.ones((2, 2)), {}, "1-D"),
+        ([1.0, 2.0], [1.0, 2.0], {"confidence": 95}, "confidence"),
+        ([1.0, 2.0], [1.0, 2.0], {"n_boot": 0}, "n_boot"),
+    ],
+)
+def test_paired_bootstrap_ci_bad_input(x, y, kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        paired_bootstrap_ci(x, y, lambda a, b: a.mean() - b.mean(), **kwargs)
 
 
 def test_statistic_with_and_without_axis_gives_the_same_interval():

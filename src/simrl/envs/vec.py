@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     """The registered spec of ``env_id``, or an EnvError listing what exists."""
-    import simrl.envs  # noqa: F401  the simrl ids
-
+    # No import of simrl.envs for the ids: Python runs its __init__ (which registers them) before this submodule.
     try:
         return gym.spec(env_id)
     except gym.error.Error:

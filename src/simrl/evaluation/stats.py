@@ -3,13 +3,18 @@
 The definitions follow Agarwal et al. 2021, "Deep Reinforcement Learning at the Edge of the Statistical
 Precipice" (the rliable library), written here with numpy/scipy: a few short functions, not worth rliable and
 its dependencies (arch, seaborn). Scores are a ``(n_runs, n_tasks)`` matrix: one row per run (seed), one column
-per task (env); a 1-D array is one task. Confidence intervals are percentile bootstrap intervals; the stratified
-bootstrap resamples runs with replacement independently within each task, as rliable does.
+per task (env); a 1-D array is one task. Confidence intervals are percentile bootstrap intervals.
 
-Bootstraps are vectorised: all resample indices of a batch are drawn at once, in batches of at most
-``_MAX_BYTES`` of working memory. Randomness comes only from the ``rng`` argument (a ``numpy.random.Generator``
-or a seed); ``None`` means fresh, unseeded entropy. Bad input (empty, NaN or infinite scores, wrong
-dimensions, ``confidence`` outside (0, 1), ``n_boot < 1``) raises ``ValueError``.
+The plain and the paired bootstrap of 1-D samples are ``scipy.stats.bootstrap`` (``method="percentile"``).
+The stratified bootstrap (runs resampled with replacement independently within each task, as rliable does) is
+written here, because scipy has no stratified resampling: its samples are separate arguments of the statistic,
+and splitting a score matrix into one sample per task would draw all tasks from one stream batch by batch, so
+the interval would change with the memory batch size. Hand-written bootstraps are vectorised: all resample
+indices of a batch are drawn at once, in batches of at most ``_MAX_BYTES`` of working memory.
+
+Randomness comes only from the ``rng`` argument (a ``numpy.random.Generator`` or a seed); ``None`` means fresh,
+unseeded entropy. Bad input (empty, NaN or infinite scores, wrong dimensions, ``confidence`` outside (0, 1),
+``n_boot < 1``) raises ``ValueError``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "bootstrap_ci",
     "curve_iqm",
     "iqm",
+    "paired_bootstrap_ci",
     "performance_profile",
     "probability_of_improvement",
     "stratified_bootstrap_ci",
@@ -164,6 +170,9 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap confidence interval of ``statistic`` over the 1-D sample ``x``.
 
+    ``scipy.stats.bootstrap`` with ``method="percentile"`` computes it; this function validates the input and
+    handles a single observation, which scipy refuses (its bootstrap distribution is the one value).
+
     Args:
         x: 1-D sample (e.g. the final returns of several seeds).
         statistic: maps a 1-D sample to a scalar. If it takes an ``axis`` keyword (``np.mean``, ``np.median``,
@@ -184,19 +193,76 @@ def bootstrap_ci(
     arr = _as_array(x, "x")
     if arr.ndim != 1:
         raise ValueError(f"x must be 1-D, got shape {arr.shape}")
-    vectorised = _takes_axis(statistic)
+    return _scipy_bootstrap((arr,), statistic, n_boot, confidence, rng, paired=False)
 
-    def batch_stat(res: np.ndarray) -> np.ndarray:
-        res = res[..., 0]  # (b, n, 1) -> (b, n)
-        if vectorised:
-            return np.asarray(statistic(res, axis=-1), dtype=np.float64)
-        return np.array([statistic(r) for r in res], dtype=np.float64)
 
-    boot = _boot((arr[:, None],), batch_stat, n_boot, np.random.default_rng(rng))
-    if boot.shape != (n_boot,):
-        raise ValueError(f"statistic must return one scalar per sample, got shape {boot.shape[1:]}")
-    lo, hi = _percentile_ci(boot, confidence)
-    return float(lo), float(hi)
+def paired_bootstrap_ci(
+    x: Any,
+    y: Any,
+    statistic: Callable[..., Any],
+    *,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    rng: RngLike = None,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``statistic(x, y)``, resampling the pairs ``(x[i], y[i])`` together.
+
+    For two methods measured on the same seeds (or systems): resampling pairs keeps what each seed shares
+    between the methods. ``scipy.stats.bootstrap(..., paired=True, method="percentile")`` computes it.
+
+    Args:
+        x, y: 1-D samples of the same length; ``x[i]`` and ``y[i]`` belong together.
+        statistic: maps two 1-D samples to a scalar, e.g. the relative improvement of the means. If it takes an
+            ``axis`` keyword it is called once per batch with ``axis=-1``; otherwise once per resample.
+        n_boot, confidence, rng: as in :func:`bootstrap_ci`.
+
+    Returns:
+        ``(lo, hi)``; a single pair gives the degenerate interval ``(s, s)``, ``s = statistic(x, y)``.
+
+    Raises:
+        ValueError: ``x`` or ``y`` not 1-D, empty or with NaN/inf; different lengths; bad ``n_boot`` or
+            ``confidence``; a statistic that does not return one value per resample.
+    """
+    _check_settings(n_boot, confidence)
+    xa, ya = _as_array(x, "x"), _as_array(y, "y")
+    if xa.ndim != 1 or ya.ndim != 1:
+        raise ValueError(f"x and y must be 1-D, got shapes {xa.shape} and {ya.shape}")
+    if xa.size != ya.size:
+        raise ValueError(f"x and y must have the same length (they are paired), got {xa.size} and {ya.size}")
+    return _scipy_bootstrap((xa, ya), statistic, n_boot, confidence, rng, paired=True)
+
+
+def _scipy_bootstrap(
+    samples: tuple[np.ndarray, ...],
+    statistic: Callable[..., Any],
+    n_boot: int,
+    confidence: float,
+    rng: RngLike,
+    *,
+    paired: bool,
+) -> tuple[float, float]:
+    """``scipy.stats.bootstrap`` (percentile method) of 1-D samples, as ``(lo, hi)`` floats."""
+    n = samples[0].size
+    if n == 1:  # scipy needs two observations; every resample of one is that one
+        value = np.asarray(statistic(*samples), dtype=np.float64)
+        if value.ndim != 0:
+            raise ValueError(f"statistic must return one scalar per sample, got shape {value.shape}")
+        return float(value), float(value)
+    res = stats.bootstrap(
+        samples,
+        statistic,
+        n_resamples=int(n_boot),
+        batch=max(1, int(_MAX_BYTES // (3.0 * 8.0 * n * len(samples)))),
+        vectorized=_takes_axis(statistic),
+        paired=paired,
+        confidence_level=float(confidence),
+        method="percentile",
+        rng=np.random.default_rng(rng),
+    )
+    if res.bootstrap_distribution.shape != (n_boot,):
+        shape = res.bootstrap_distribution.shape[:-1]
+        raise ValueError(f"statistic must return one scalar per sample, got shape {shape}")
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def stratified_bootstrap_ci(
@@ -227,6 +293,7 @@ def stratified_bootstrap_ci(
         ValueError: bad scores (empty, NaN/inf, more than 2-D), ``n_boot`` or ``confidence``; a statistic
             whose output is not a scalar or 1-D per resample.
     """
+    # By hand: scipy.stats.bootstrap cannot resample runs within each task of one matrix (module docstring).
     _check_settings(n_boot, confidence)
     mat = _as_scores(scores, "scores")
 
@@ -265,6 +332,7 @@ def aggregate(scores: Any, *, n_boot: int = 2000, confidence: float = 0.95, rng:
     Raises:
         ValueError: bad scores, ``n_boot`` or ``confidence``.
     """
+    # By hand: three statistics of the same stratified resamples, which scipy does not offer.
     _check_settings(n_boot, confidence)
     mat = _as_scores(scores, "scores")
     point = _aggregates(mat[None])[0]
@@ -308,6 +376,7 @@ def probability_of_improvement(
     Raises:
         ValueError: bad scores, different numbers of tasks, bad ``n_boot`` or ``confidence``.
     """
+    # By hand: x and y are resampled independently within each task (stratified), which scipy does not offer.
     _check_settings(n_boot, confidence)
     xm, ym = _as_scores(x, "x"), _as_scores(y, "y")
     if xm.shape[1] != ym.shape[1]:
@@ -335,6 +404,7 @@ def performance_profile(
     Raises:
         ValueError: bad scores or taus, bad ``n_boot`` or ``confidence``.
     """
+    # By hand: no dependency but rliable (not worth its dependencies) gives profiles with stratified bands.
     _check_settings(n_boot, confidence)
     mat = _as_scores(scores, "scores")
     try:
@@ -371,6 +441,7 @@ def curve_iqm(
     Raises:
         ValueError: not 2-D or 3-D, empty or NaN/inf scores, bad ``n_boot`` or ``confidence``.
     """
+    # By hand: whole curves resampled within each task, a stratified bootstrap scipy does not offer.
     _check_settings(n_boot, confidence)
     arr = _as_array(scores_over_time, "scores_over_time")
     if arr.ndim == 2:

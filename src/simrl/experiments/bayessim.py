@@ -9,6 +9,9 @@ Everything lands in one folder::
       policies/<method>-s<seed>/   ordinary run folders (simrl report/eval/compare work on them)
       summary.json         per system and method: mean, IQM with 95% CI; improvement in % with a CI
       plots/  report.html
+
+Compute, write, render: :func:`run` computes a :class:`~simrl.experiments.bayessim_summary.BayesSimSummary`,
+``bayessim_summary.write_summary`` writes it and ``bayessim_report.write_report`` renders it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,18 @@ from typing import Any
 import numpy as np
 
 from simrl.errors import ConfigError, EnvError
+from simrl.experiments.bayessim_summary import (
+    BayesSimSummary,
+    Improvement,
+    MethodResult,
+    PosteriorSummary,
+    Robustness,
+    SystemResult,
+    write_diagnostics,
+    write_summary,
+)
+from simrl.inference.settings import PRESETS as INFERENCE
+from simrl.inference.settings import InferenceSettings
 
 ENV_ID = "simrl/Pendulum-v0"
 # The "real" system: a pendulum heavier and shorter than the simulator's default.
@@ -41,17 +56,10 @@ METHODS = ("uniform", "posterior")
 class Preset:
     """Every setting of a BayesSim run that is not the true system."""
 
-    simulations: int
-    """Simulations per round, drawn from the prior (round 1) or the current posterior (later rounds)."""
-    rounds: int
-    observations: int
-    """K: trajectories recorded on the real system (and simulated per parameter draw)."""
-    steps: int
-    """Steps per trajectory."""
-    components: int
-    """Mixture components of the MDN."""
-    summary: str
-    """Summary statistics: bayessim or raw."""
+    inference: InferenceSettings
+    """What to simulate, summarise and fit, passed whole to the fit: simulations per round, rounds,
+    trajectories (K, recorded on the real system and simulated per draw), steps per trajectory, the
+    summary statistics, the MDN (components, hidden width) and how it trains."""
     timesteps: int
     """PPO training budget per policy (both methods alike)."""
     seeds: tuple[int, ...]
@@ -64,60 +72,55 @@ class Preset:
     """Posterior samples drawn once; training episodes draw their parameters from them."""
     seed: int = 0
     """Seed of the inference stage (collection actions, simulations, network)."""
-    hidden: int = 50
-    """Hidden width of the MDN."""
-    epochs: int = 200
-    """Training epochs of the MDN (the best validation epoch is kept)."""
-
-
-def _preset(name: str, **training: Any) -> Preset:
-    """A pipeline preset: the inference settings of the same name (measured in inference/settings.py,
-    checked by tests/inference) plus the training and evaluation budget."""
-    from simrl.inference.settings import PRESETS as INFERENCE
-
-    s = INFERENCE[name]
-    return Preset(
-        simulations=s.simulations,
-        rounds=s.rounds,
-        observations=s.trajectories,
-        steps=s.steps,
-        components=s.components,
-        summary=s.summary,
-        hidden=s.hidden,
-        epochs=s.train.epochs,
-        **training,
-    )
 
 
 PRESETS = {
+    # The inference settings of the same name (measured in inference/settings.py, checked by tests/inference),
+    # plus the training and evaluation budget.
     # Under 90 s on 2 cores: every stage runs, nothing is meant to be good.
-    "smoke": _preset("smoke", timesteps=8_192, seeds=(0,), eval_episodes=3, grid_points=3, heldout=100, bank=2_000),
+    "smoke": Preset(
+        INFERENCE["smoke"], timesteps=8_192, seeds=(0,), eval_episodes=3, grid_points=3, heldout=100, bank=2_000
+    ),
     # Under 8 minutes (about one here): what `make demo` runs.
-    "quick": _preset("quick", timesteps=61_440, seeds=(0, 1, 2), eval_episodes=10, grid_points=5),
+    "quick": Preset(INFERENCE["quick"], timesteps=61_440, seeds=(0, 1, 2), eval_episodes=10, grid_points=5),
     # The comparison that means something: 5 seeds, 3.3x the budget, two inference rounds.
-    "full": _preset("full", timesteps=204_800, seeds=(0, 1, 2, 3, 4), eval_episodes=20, grid_points=7),
+    "full": Preset(INFERENCE["full"], timesteps=204_800, seeds=(0, 1, 2, 3, 4), eval_episodes=20, grid_points=7),
 }
+# Overrides that replace a field of the inference settings (the CLI's flag -> InferenceSettings' field).
+INFERENCE_OVERRIDES = {
+    "simulations": "simulations",
+    "rounds": "rounds",
+    "components": "components",
+    "summary": "summary",
+    "observations": "trajectories",
+    "steps": "steps",
+}
+_AT_LEAST_ONE = (
+    *("simulations", "rounds", "components", "observations", "steps"),
+    *("timesteps", "eval_episodes", "grid_points", "heldout", "bank"),
+)
 
 
 def resolve_preset(name: str, **overrides: Any) -> Preset:
-    """A preset with overrides (None values ignored), checked."""
+    """A preset with overrides (None values ignored), checked.
+
+    ``simulations``, ``rounds``, ``components``, ``summary``, ``observations`` and ``steps`` replace fields
+    of the preset's inference settings (``observations`` is their ``trajectories``); any other key a field
+    of the preset, ``inference`` included.
+
+    Raises:
+        ConfigError: an unknown preset, a count below 1, no seeds, inference settings that do not hold.
+    """
     if name not in PRESETS:
         raise ConfigError(f"unknown preset '{name}'", f"choose one of: {', '.join(PRESETS)}")
-    preset = replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
-    for key in (
-        "simulations",
-        "rounds",
-        "observations",
-        "steps",
-        "components",
-        "timesteps",
-        "eval_episodes",
-        "grid_points",
-        "heldout",
-        "bank",
-    ):
-        if int(getattr(preset, key)) < 1:
-            raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got {getattr(preset, key)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    for key in _AT_LEAST_ONE:
+        if key in given and int(given[key]) < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got {given[key]}")
+    inference = {INFERENCE_OVERRIDES[k]: given.pop(k) for k in list(given) if k in INFERENCE_OVERRIDES}
+    preset = replace(PRESETS[name], **given)
+    if inference:  # InferenceSettings checks the result (at least 10 simulations, a known summary, ...)
+        preset = replace(preset, inference=replace(preset.inference, **inference))
     if not preset.seeds:
         raise ConfigError("--seeds must name at least one seed")
     return preset
@@ -146,10 +149,12 @@ def check_truth(prior: Any, truth: Mapping[str, float]) -> dict[str, float]:
 Log = Callable[[str], None]
 
 
-@dataclass
+@dataclass(frozen=True)
 class BayesSimResult:
+    """What :func:`run` did: the run folder, what it found, and how long it took."""
+
     folder: Path
-    summary: dict[str, Any]
+    summary: BayesSimSummary
     seconds: float
 
 
@@ -187,9 +192,10 @@ def run(
         },
     )
 
-    log(f"[1/5] observing the real system ({preset.observations} trajectories of {preset.steps} steps)")
+    settings = preset.inference
+    log(f"[1/5] observing the real system ({settings.trajectories} trajectories of {settings.steps} steps)")
     inference = infer(preset, prior, true_params, policy, folder / "posterior", loaded, log)
-    log(f"      posterior mean {_fmt(inference['posterior_mean'])} (truth {_fmt(true_params)})")
+    log(f"      posterior mean {_fmt(inference.posterior_mean)} (truth {_fmt(true_params)})")
 
     systems = {"Real": dict(true_params), **TEST_SYSTEMS}
     runs: dict[str, list[Any]] = {m: [] for m in METHODS}
@@ -198,13 +204,13 @@ def run(
             log(f"[3/5] training PPO on {method} randomization, seed {seed} ({preset.timesteps:,} steps)")
             runs[method].append(_train(preset, prior, method, seed, folder))
     log("[4/5] evaluating both methods on the real and the test systems, and on the robustness grid")
-    evaluation = _evaluate(preset, prior, runs, systems)
-    summary = {"true_params": true_params, "inference": inference, **evaluation}
-    _write_json(folder / "summary.json", summary)
+    results, overall, robustness = _evaluate(preset, prior, runs, systems)
+    summary = BayesSimSummary(true_params, inference, results, overall, robustness)
+    write_summary(folder, summary)
     log("[5/5] plots and report")
     from simrl.experiments.bayessim_report import write_report
 
-    write_report(folder, preset, prior, true_params, summary, runs)
+    write_report(folder, preset, prior, summary, runs)
     return BayesSimResult(folder, summary, time.monotonic() - started)
 
 
@@ -233,20 +239,38 @@ def _load_posterior(path: Path, preset: Preset) -> Any:
     """A saved posterior (``posterior/model`` of an earlier run) for this env and summary."""
     from simrl.inference.posterior import MDNPosterior
 
-    return MDNPosterior.load(path, env_id=ENV_ID, summary=preset.summary)
+    return MDNPosterior.load(path, env_id=ENV_ID, summary=preset.inference.summary)
+
+
+def fit_posterior(settings: InferenceSettings, prior: Any, simulate: Any, x_o: np.ndarray, *, seed: int) -> Any:
+    """The MDN posterior fitted with every inference setting: simulations, rounds, network, summary, training."""
+    from simrl.inference.posterior import MDNPosterior
+
+    return MDNPosterior.fit_rounds(
+        prior,
+        simulate,
+        x_o,
+        simulations=settings.simulations,
+        rounds=settings.rounds,
+        components=settings.components,
+        hidden=settings.hidden,
+        train=settings.train,
+        summary=settings.summary,
+        seed=seed,
+    )
 
 
 def infer(
     preset: Preset, prior: Any, truth: Mapping[str, float], policy: Any, folder: Path, loaded: Any, log: Log
-) -> dict[str, Any]:
+) -> PosteriorSummary:
     """Observe, simulate, fit (or reuse) the posterior, sample the bank, run the diagnostics."""
     from simrl.inference import diagnostics
-    from simrl.inference.posterior import MDNPosterior
     from simrl.inference.simulate import observe, simulator
     from simrl.inference.summaries import get_summary
 
-    summarize = get_summary(preset.summary)
-    collect = {"trajectories": preset.observations, "steps": preset.steps, "policy": policy, "seed": preset.seed}
+    settings = preset.inference
+    summarize = get_summary(settings.summary)
+    collect = {"trajectories": settings.trajectories, "steps": settings.steps, "policy": policy, "seed": preset.seed}
 
     # (theta, round) -> summaries, memory-bounded; each round draws initial states of its own.
     run_sims = simulator(ENV_ID, prior.names, summarize, **collect)
@@ -254,23 +278,10 @@ def infer(
     started = time.monotonic()
     if loaded is None:
         log(
-            f"[2/5] simulating {preset.simulations:,} draws from the prior and fitting the MDN posterior "
-            f"({preset.components} components, {preset.rounds} round(s))"
+            f"[2/5] simulating {settings.simulations:,} draws from the prior and fitting the MDN posterior "
+            f"({settings.components} components, {settings.rounds} round(s))"
         )
-        from simrl.inference.settings import TrainSettings
-
-        posterior = MDNPosterior.fit_rounds(
-            prior,
-            run_sims,
-            x_o,
-            simulations=preset.simulations,
-            rounds=preset.rounds,
-            components=preset.components,
-            hidden=preset.hidden,
-            train=TrainSettings(epochs=preset.epochs),
-            summary=preset.summary,
-            seed=preset.seed,
-        )
+        posterior = fit_posterior(settings, prior, run_sims, x_o, seed=preset.seed)
     else:
         log("[2/5] using the given posterior")
         posterior = loaded
@@ -291,24 +302,22 @@ def infer(
     x_test = run_sims(theta_test, 999)
     truth_vec = np.array([truth[n] for n in prior.names])
     obs = diagnostics.at_observation(posterior, x_o, truth_vec, seed=preset.seed)
-    diag = {
-        "heldout": diagnostics.accuracy(posterior, theta_test, x_test, seed=preset.seed),
-        "coverage": diagnostics.coverage(posterior, theta_test, x_test, seed=preset.seed),
-        "ppc": diagnostics.predictive_check(posterior, x_o, run_sims, seed=preset.seed),
-    }
-    at_truth = {
-        "posterior_mean": obs["mean"],
-        "posterior_std": obs["std"],
-        "map": obs["map"],
-        "ci90": {n: [obs["quantiles"]["0.05"][n], obs["quantiles"]["0.95"][n]] for n in prior.names},
-        "truth_in_ci90": obs["in_central"],
-        "abs_error_of_mean": obs["abs_error"],
-        "hpd_level_of_truth": obs["hpd_level"],
-        "log_prob_truth": float(np.asarray(posterior.log_prob(truth_vec[None], x_o)).ravel()[0]),
-        "fit_seconds": fit_seconds,
-    }
-    _write_json(folder / "diagnostics.json", {**at_truth, **diag})
-    return {**at_truth, "diagnostics": diag}
+    result = PosteriorSummary(
+        posterior_mean=obs["mean"],
+        posterior_std=obs["std"],
+        map=obs["map"],
+        ci90={n: (obs["quantiles"]["0.05"][n], obs["quantiles"]["0.95"][n]) for n in prior.names},
+        truth_in_ci90=obs["in_central"],
+        abs_error_of_mean=obs["abs_error"],
+        hpd_level_of_truth=obs["hpd_level"],
+        log_prob_truth=float(np.asarray(posterior.log_prob(truth_vec[None], x_o)).ravel()[0]),
+        fit_seconds=fit_seconds,
+        heldout=diagnostics.accuracy(posterior, theta_test, x_test, seed=preset.seed),
+        coverage=diagnostics.coverage(posterior, theta_test, x_test, seed=preset.seed),
+        ppc=diagnostics.predictive_check(posterior, x_o, run_sims, seed=preset.seed),
+    )
+    write_diagnostics(folder, result)
+    return result
 
 
 def _train(preset: Preset, prior: Any, method: str, seed: int, folder: Path) -> Any:
@@ -333,7 +342,7 @@ def _train(preset: Preset, prior: Any, method: str, seed: int, folder: Path) -> 
 
 def _evaluate(
     preset: Preset, prior: Any, runs: dict[str, list[Any]], systems: dict[str, dict[str, float]]
-) -> dict[str, Any]:
+) -> tuple[dict[str, SystemResult], Improvement, Robustness]:
     """Returns per system and method, statistics over seeds, improvement in %, robustness maps."""
     from simrl.evaluation.evaluate import evaluate
     from simrl.evaluation.robustness import Axis, evaluate_grid
@@ -347,32 +356,19 @@ def _evaluate(
                 evaluate(r.trainer.policy(), ENV_ID, preset.eval_episodes, params=params).returns for r in runs[method]
             ]
             seed_means = np.array([r.mean() for r in results])
-            per[system][method] = {
-                "returns": np.concatenate(results).tolist(),
-                "seed_means": seed_means.tolist(),
-                **aggregate(seed_means, rng=0),
-            }
+            per[system][method] = MethodResult.of(results, seed_means, aggregate(seed_means, rng=0))
 
-    def improvement(post: np.ndarray, unif: np.ndarray) -> float:
-        return float((post.mean() - unif.mean()) / abs(unif.mean()) * 100.0)
-
-    improvements = {}
-    for system in systems:
-        post = np.array(per[system]["posterior"]["seed_means"])
-        unif = np.array(per[system]["uniform"]["seed_means"])
+    by_system = {}
+    for system, params in systems.items():
+        uniform, posterior = per[system]["uniform"], per[system]["posterior"]
+        post, unif = np.array(posterior.seed_means), np.array(uniform.seed_means)
         poi = probability_of_improvement(post, unif, rng=0)
-        improvements[system] = {
-            "percent": improvement(post, unif),
-            "ci": _paired_ci(post, unif, improvement),
-            "p_posterior_better": poi["p"],
-            "p_ci": poi["ci"],
-        }
-    post_all = np.array([per[s]["posterior"]["seed_means"] for s in systems]).sum(axis=0)
-    unif_all = np.array([per[s]["uniform"]["seed_means"] for s in systems]).sum(axis=0)
-    improvements["Overall"] = {
-        "percent": improvement(post_all, unif_all),
-        "ci": _paired_ci(post_all, unif_all, improvement),
-    }
+        p_ci = (poi["ci"][0], poi["ci"][1])
+        imp = Improvement(_percent(post, unif), _paired_ci(post, unif, _percent), poi["p"], p_ci)
+        by_system[system] = SystemResult(params, uniform, posterior, imp)
+    post_all = np.array([per[s]["posterior"].seed_means for s in systems]).sum(axis=0)
+    unif_all = np.array([per[s]["uniform"].seed_means for s in systems]).sum(axis=0)
+    overall = Improvement(_percent(post_all, unif_all), _paired_ci(post_all, unif_all, _percent))
 
     axes = [
         Axis(n, np.linspace(lo, hi, preset.grid_points))
@@ -384,25 +380,20 @@ def _evaluate(
         )
         for m in METHODS
     }
-    return {
-        "systems": systems,
-        "results": per,
-        "improvement_percent": improvements,
-        "robustness": {
-            "axes": {a.name: a.values.tolist() for a in axes},
-            "maps": {m: v.tolist() for m, v in maps.items()},
-        },
-    }
+    return by_system, overall, Robustness({a.name: a.values for a in axes}, maps)
+
+
+def _percent(post: np.ndarray, unif: np.ndarray) -> float:
+    """The improvement of posterior over uniform randomization in % of the uniform mean's magnitude."""
+    return float((post.mean() - unif.mean()) / abs(unif.mean()) * 100.0)
 
 
 def _paired_ci(
-    post: np.ndarray, unif: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], float], n_boot: int = 2000
-) -> list[float] | None:
-    """95% bootstrap CI of ``stat`` resampling seeds in pairs (both methods share their seeds)."""
+    post: np.ndarray, unif: np.ndarray, stat: Callable[[np.ndarray, np.ndarray], float]
+) -> tuple[float, float] | None:
+    """95% bootstrap CI of ``stat`` resampling seeds in pairs (both methods share their seeds); None for one seed."""
+    from simrl.evaluation.stats import paired_bootstrap_ci
+
     if len(post) < 2:
         return None
-    rng = np.random.default_rng(0)
-    idx = rng.integers(0, len(post), size=(n_boot, len(post)))
-    vals = np.array([stat(post[i], unif[i]) for i in idx])
-    lo, hi = np.quantile(vals, [0.025, 0.975])
-    return [float(lo), float(hi)]
+    return paired_bootstrap_ci(post, unif, stat, rng=0)

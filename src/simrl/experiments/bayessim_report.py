@@ -1,4 +1,4 @@
-"""The plots and the HTML page of a BayesSim run folder."""
+"""The plots and the HTML page of a BayesSim run folder, rendered from its summary."""
 
 from __future__ import annotations
 
@@ -7,17 +7,26 @@ from typing import Any
 
 import numpy as np
 
+from simrl.experiments.bayessim_summary import BayesSimSummary, Improvement, MethodResult
 
-def write_report(
-    folder: Path, preset: Any, prior: Any, truth: dict[str, float], summary: dict[str, Any], runs: dict[str, list[Any]]
-) -> Path:
-    """plots/*.png and report.html for a finished BayesSim run."""
+
+def write_report(folder: Path, preset: Any, prior: Any, summary: BayesSimSummary, runs: dict[str, list[Any]]) -> Path:
+    """plots/*.png and report.html for a finished BayesSim run.
+
+    Args:
+        folder: the run folder (its posterior/samples.npz is plotted).
+        preset: the run's :class:`~simrl.experiments.bayessim.Preset`.
+        prior: the box prior.
+        summary: what the run found.
+        runs: each method's training runs (their run folders' learning curves are plotted).
+    """
     from simrl.evaluation import plots
     from simrl.evaluation import report as page
     from simrl.evaluation.inference_plots import posterior_pairs, returns_by_system
     from simrl.evaluation.stats import curve_iqm
     from simrl.experiments.results import load_run
 
+    truth = summary.true_params
     plot_dir = folder / "plots"
     with np.load(folder / "posterior" / "samples.npz", allow_pickle=False) as npz:
         samples = npz["samples"]
@@ -50,21 +59,21 @@ def write_report(
             plots.iqm_curves(curves, plot_dir / "learning_curves.png", title="Training"),
         )
     )
-    res = summary["results"]
+    res = summary.systems
     images.append(
         (
             "Episode returns per test system (all seeds' episodes), per method.",
             returns_by_system(
-                {s: {m: np.array(v["returns"]) for m, v in res[s].items()} for s in res},
+                {s: {m: np.array(r.method(m).returns) for m in ("uniform", "posterior")} for s, r in res.items()},
                 plot_dir / "returns_by_system.png",
                 title="Returns per system",
             ),
         )
     )
-    rob = summary["robustness"]
-    axes = [(n, np.array(v)) for n, v in rob["axes"].items()]
+    rob = summary.robustness
+    axes = [(n, np.asarray(v)) for n, v in rob.axes.items()]
     mark = tuple(truth[n] for n, _ in axes)
-    for method, m in rob["maps"].items():
+    for method, m in rob.maps.items():
         images.append(
             (
                 f"Robustness of {method} randomization over the prior box (mean over seeds).",
@@ -78,7 +87,7 @@ def write_report(
                 ),
             )
         )
-    diff = np.array(rob["maps"]["posterior"]) - np.array(rob["maps"]["uniform"])
+    diff = np.asarray(rob.maps["posterior"]) - np.asarray(rob.maps["uniform"])
     images.append(
         (
             "Posterior minus uniform: positive where posterior randomization is better.",
@@ -94,41 +103,44 @@ def write_report(
         )
     )
 
-    inf = summary["inference"]
-    imp = summary["improvement_percent"]
+    inf = summary.inference
 
-    def ci(v: dict[str, Any]) -> str:
-        return page.format_ci(v["iqm"], *v["iqm_ci"])
+    def ci(v: MethodResult) -> str:
+        return page.format_ci(v.iqm, *v.iqm_ci)
 
-    def pct(v: dict[str, Any]) -> str:
-        return f"{v['percent']:+.1f}%" + (f" [{v['ci'][0]:+.1f}, {v['ci'][1]:+.1f}]" if v["ci"] else "")
+    def pct(v: Improvement) -> str:
+        return f"{v.percent:+.1f}%" + (f" [{v.ci[0]:+.1f}, {v.ci[1]:+.1f}]" if v.ci else "")
+
+    def poi(v: Improvement) -> str:
+        return "" if v.p_ci is None else f"{v.p_posterior_better:.2f} [{v.p_ci[0]:.2f}, {v.p_ci[1]:.2f}]"
 
     rows = [
         [
             s,
-            page.format_value(res[s]["uniform"]["mean"]),
-            ci(res[s]["uniform"]),
-            page.format_value(res[s]["posterior"]["mean"]),
-            ci(res[s]["posterior"]),
-            pct(imp[s]),
-            f"{imp[s]['p_posterior_better']:.2f} [{imp[s]['p_ci'][0]:.2f}, {imp[s]['p_ci'][1]:.2f}]",
+            page.format_value(r.uniform.mean),
+            ci(r.uniform),
+            page.format_value(r.posterior.mean),
+            ci(r.posterior),
+            pct(r.improvement),
+            poi(r.improvement),
         ]
-        for s in res
+        for s, r in res.items()
     ]
-    rows.append(["Overall (sum over systems)", "", "", "", "", pct(imp["Overall"]), ""])
+    rows.append(["Overall (sum over systems)", "", "", "", "", pct(summary.overall), ""])
     headline = [
         page.Stat("true system", ", ".join(f"{k} {v:g}" for k, v in truth.items()), "hidden from inference"),
         page.Stat(
             "posterior mean",
-            ", ".join(f"{k} {v:.3f}" for k, v in inf["posterior_mean"].items()),
-            "90% CI holds the truth: "
-            + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in inf["truth_in_ci90"].items()),
+            ", ".join(f"{k} {v:.3f}" for k, v in inf.posterior_mean.items()),
+            "90% CI holds the truth: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in inf.truth_in_ci90.items()),
         ),
-        page.Stat("real system: posterior vs uniform", pct(imp["Real"]), f"{len(preset.seeds)} seeds, paired CI"),
-        page.Stat("overall", pct(imp["Overall"]), "all four systems"),
+        page.Stat(
+            "real system: posterior vs uniform", pct(res["Real"].improvement), f"{len(preset.seeds)} seeds, paired CI"
+        ),
+        page.Stat("overall", pct(summary.overall), "all four systems"),
     ]
-    diag = inf["diagnostics"]
-    cov, acc, dist = diag["coverage"], diag["heldout"], diag["ppc"]["distance"]
+    cov, acc, ppc = inf.coverage, inf.heldout, inf.ppc
+    dist = ppc["distance"]
 
     def per_param(d: dict[str, float]) -> str:
         return ", ".join(f"{k} {v:.3f}" for k, v in d.items())
@@ -143,7 +155,7 @@ def write_report(
         ("held-out mean log q(truth | x)", f"{acc['log_prob_truth']['mean']:.2f}"),
         (
             "predictive check: largest |z| of the observation's summaries in the posterior predictive",
-            f"{diag['ppc']['max_abs_z']:.2f}",
+            f"{ppc['max_abs_z']:.2f}",
         ),
         (
             "predictive check: median z-distance to the observation, posterior / prior",
@@ -179,14 +191,14 @@ def write_report(
             [
                 page.Metrics(
                     [
-                        ("posterior mean", ", ".join(f"{k} {v:.3f}" for k, v in inf["posterior_mean"].items())),
-                        ("posterior std", ", ".join(f"{k} {v:.3f}" for k, v in inf["posterior_std"].items())),
-                        ("MAP", ", ".join(f"{k} {v:.3f}" for k, v in inf["map"].items())),
+                        ("posterior mean", ", ".join(f"{k} {v:.3f}" for k, v in inf.posterior_mean.items())),
+                        ("posterior std", ", ".join(f"{k} {v:.3f}" for k, v in inf.posterior_std.items())),
+                        ("MAP", ", ".join(f"{k} {v:.3f}" for k, v in inf.map.items())),
                         (
                             "90% credible intervals",
-                            ", ".join(f"{k} [{a:.3f}, {b:.3f}]" for k, (a, b) in inf["ci90"].items()),
+                            ", ".join(f"{k} [{a:.3f}, {b:.3f}]" for k, (a, b) in inf.ci90.items()),
                         ),
-                        ("fit time", f"{inf['fit_seconds']:.1f} s"),
+                        ("fit time", f"{inf.fit_seconds:.1f} s"),
                     ]
                 ),
                 page.Metrics(diag_rows),
@@ -195,7 +207,15 @@ def write_report(
         page.Section("Plots", [page.Image(p, caption=c) for c, p in images]),
         page.Section(
             "Configuration",
-            [page.ConfigTable({"preset": _plain(preset), "true_params": truth, "test_systems": summary["systems"]})],
+            [
+                page.ConfigTable(
+                    {
+                        "preset": _plain(preset),
+                        "true_params": dict(truth),
+                        "test_systems": {s: dict(r.params) for s, r in res.items()},
+                    }
+                )
+            ],
         ),
     ]
     return page.render_html(

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simrl.errors import ConfigError, SimrlError
+from simrl.experiments.comparison import (
+    Comparison,
+    Curve,
+    GridComparison,
+    GroupStats,
+    PairResult,
+    Profile,
+    RunScore,
+)
 from simrl.experiments.results import RunData, group_runs, load_run, write_json
 
 BOOT_SEED = 0  # bootstrap CIs are reproducible: the same runs give the same report
@@ -167,6 +177,20 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
 
 
 # ---------------------------------------------------------------------------------------------- compare
+# compute_comparison -> a Comparison (experiments/comparison.py) -> write_comparison (compare.json) and
+# render_comparison (PNGs, compare.html).
+
+
+@dataclass(frozen=True)
+class ComparisonReport:
+    """What :func:`compare` did: the comparison, its page and how long it took."""
+
+    comparison: Comparison
+    json: Path
+    html: Path
+    seconds: float
+
+
 def _curves(runs: list[RunData]) -> tuple[np.ndarray, np.ndarray]:
     """Per-run mean evaluation return on the timesteps all runs share (interpolated if they share few)."""
     common = sorted(set.intersection(*(set(r.timesteps.tolist()) for r in runs)))
@@ -186,13 +210,35 @@ def compare(
     out: Path | None = None,
     grid: list[tuple[str, list[float]]] | None = None,
     device: str = "cpu",
-) -> dict[str, Any]:
-    """Group runs, compare groups with rliable's statistics, write compare.json, PNGs and compare.html."""
-    from simrl.evaluation import plots
-    from simrl.evaluation import report as page
+) -> ComparisonReport:
+    """Group runs, compare groups with rliable's statistics, write compare.json, PNGs and compare.html.
+
+    Everything is computed (and every input checked) before ``out`` is created.
+    """
+    started = time.monotonic()
+    comparison = compute_comparison(run_dirs, group_by=group_by, grid=grid, device=device)
+    out = out or Path("compare")
+    out.mkdir(parents=True, exist_ok=True)
+    json_path = write_comparison(comparison, out)
+    html = render_comparison(comparison, out)
+    return ComparisonReport(comparison, json_path, html, time.monotonic() - started)
+
+
+def compute_comparison(
+    run_dirs: list[Path],
+    *,
+    group_by: list[str] | None = None,
+    grid: list[tuple[str, list[float]]] | None = None,
+    device: str = "cpu",
+) -> Comparison:
+    """Load the runs, group them and compute every statistic (and, with ``grid``, each group's robustness map).
+
+    Raises:
+        ConfigError: no run folders, one given twice.
+        SimrlError: a folder that is not a run; a grid with fewer than two groups.
+    """
     from simrl.evaluation.stats import aggregate, curve_iqm, performance_profile, probability_of_improvement
 
-    started = time.monotonic()
     if not run_dirs:
         raise ConfigError("compare needs at least one run folder")
     runs = [load_run(d) for d in run_dirs]
@@ -205,33 +251,37 @@ def compare(
             "compare --grid needs at least two groups to draw their difference",
             "give runs from two groups, or use 'simrl eval --grid' for one",
         )
-    out = out or Path("compare")
-    out.mkdir(parents=True, exist_ok=True)
 
     table = []
     scores = {g: np.array([r.final.mean() for r in rs]) for g, rs in groups.items()}
     for g, rs in groups.items():
         agg = aggregate(scores[g], rng=BOOT_SEED)
         table.append(
-            {
-                "group": g,
-                "runs": [str(r.dir) for r in rs],
-                **agg,
-                "warning": f"only {len(rs)} run(s): too few for a trustworthy CI" if len(rs) < FEW_RUNS else None,
-            }
+            GroupStats(
+                group=g,
+                runs=tuple(str(r.dir) for r in rs),
+                iqm=agg["iqm"],
+                iqm_ci=(agg["iqm_ci"][0], agg["iqm_ci"][1]),
+                mean=agg["mean"],
+                mean_ci=(agg["mean_ci"][0], agg["mean_ci"][1]),
+                median=agg["median"],
+                median_ci=(agg["median_ci"][0], agg["median_ci"][1]),
+                n_runs=agg["n_runs"],
+                warning=f"only {len(rs)} run(s): too few for a trustworthy CI" if len(rs) < FEW_RUNS else None,
+            )
         )
     pairs = []
     labels = list(groups)
     for i, a in enumerate(labels):
         for b in labels[i + 1 :]:
             poi = probability_of_improvement(scores[a], scores[b], rng=BOOT_SEED)
-            pairs.append({"x": a, "y": b, "p_x_better": poi["p"], "ci": poi["ci"]})
+            pairs.append(PairResult(a, b, poi["p"], (poi["ci"][0], poi["ci"][1])))
 
     curves = {}
     for g, rs in groups.items():
         t, per_run = _curves(rs)
         c = curve_iqm(per_run, rng=BOOT_SEED)
-        curves[g] = (t, np.array(c["iqm"]), np.array(c["lo"]), np.array(c["hi"]))
+        curves[g] = Curve(t, np.array(c["iqm"]), np.array(c["lo"]), np.array(c["hi"]))
     all_scores = np.concatenate(list(scores.values()))
     taus = (
         np.linspace(all_scores.min() - 1e-9, all_scores.max(), 50)
@@ -241,43 +291,63 @@ def compare(
     profiles = {}
     for g in groups:
         p = performance_profile(scores[g], taus, rng=BOOT_SEED)
-        profiles[g] = (np.array(p["taus"]), np.array(p["fraction"]), np.array(p["lo"]), np.array(p["hi"]))
+        profiles[g] = Profile(np.array(p["taus"]), np.array(p["fraction"]), np.array(p["lo"]), np.array(p["hi"]))
+    return Comparison(
+        groups=tuple(table),
+        pairs=tuple(pairs),
+        group_by=tuple(group_by or ["algo", "env_id"]),
+        runs=tuple(
+            RunScore(str(r.dir), g, float(r.final.mean()), int(r.timesteps[-1])) for g, rs in groups.items() for r in rs
+        ),
+        curves=curves,
+        profiles=profiles,
+        robustness=_compare_grid(groups, grid, device) if grid else None,
+    )
+
+
+def write_comparison(comparison: Comparison, out: Path) -> Path:
+    """OUT/compare.json, written atomically."""
+    write_json(out / "compare.json", comparison.to_json())
+    return out / "compare.json"
+
+
+def render_comparison(comparison: Comparison, out: Path) -> Path:
+    """OUT/*.png and OUT/compare.html (one self-contained page) for a comparison."""
+    from simrl.evaluation import plots
+    from simrl.evaluation import report as page
+
     images = [
         (
             "IQM of the evaluation return over training, 95% stratified-bootstrap CI over runs.",
-            plots.iqm_curves(curves, out / "iqm_curves.png", title="IQM sample efficiency"),
+            plots.iqm_curves(comparison.curves, out / "iqm_curves.png", title="IQM sample efficiency"),
         ),
         (
             "Performance profile: fraction of runs whose final mean return exceeds τ.",
-            plots.performance_profile(profiles, out / "performance_profile.png", title="Performance profile"),
+            plots.performance_profile(
+                comparison.profiles, out / "performance_profile.png", title="Performance profile"
+            ),
         ),
     ]
-    result: dict[str, Any] = {
-        "groups": table,
-        "probability_of_improvement": pairs,
-        "group_by": group_by or ["algo", "env_id"],
-    }
-    if grid:
-        result["robustness"] = _compare_grid(groups, grid, out, device, images)
-    write_json(out / "compare.json", result)
+    if comparison.robustness is not None:
+        images += _grid_plots(comparison.robustness, out)
 
     rows = [
         [
-            t["group"],
-            len(t["runs"]),
-            page.format_ci(t["iqm"], *t["iqm_ci"]),
-            page.format_value(t["mean"]),
-            page.format_value(t["median"]),
-            t["warning"] or "",
+            g.group,
+            len(g.runs),
+            page.format_ci(g.iqm, *g.iqm_ci),
+            page.format_value(g.mean),
+            page.format_value(g.median),
+            g.warning or "",
         ]
-        for t in table
+        for g in comparison.groups
     ]
     blocks: list[Any] = [page.Table(["group", "runs", "IQM [95% CI]", "mean", "median", "note"], rows)]
-    if pairs:
+    if comparison.pairs:
         blocks.append(
             page.Table(
                 ["X", "Y", "P(X > Y) [95% CI]"],
-                [[p["x"], p["y"], page.format_ci(p["p_x_better"], *p["ci"])] for p in pairs],
+                [[p.x, p.y, page.format_ci(p.p_x_better, *p.ci)] for p in comparison.pairs],
             )
         )
     blocks.append(
@@ -294,31 +364,22 @@ def compare(
             [
                 page.Table(
                     ["run", "group", "final mean", "timesteps"],
-                    [
-                        [str(r.dir), g, page.format_value(float(r.final.mean())), f"{int(r.timesteps[-1]):,}"]
-                        for g, rs in groups.items()
-                        for r in rs
-                    ],
+                    [[r.dir, r.group, page.format_value(r.final_mean), f"{r.timesteps:,}"] for r in comparison.runs],
                 )
             ],
         )
     )
-    html = page.render_html(
+    return page.render_html(
         out / "compare.html",
-        title=f"Comparison of {len(runs)} runs in {len(groups)} groups",
-        subtitle="grouped by " + ", ".join(result["group_by"]),
+        title=f"Comparison of {len(comparison.runs)} runs in {len(comparison.groups)} groups",
+        subtitle="grouped by " + ", ".join(comparison.group_by),
         sections=sections,
         footer="simrl compare",
     )
-    result.update(html=str(html), seconds=time.monotonic() - started)
-    return result
 
 
-def _compare_grid(
-    groups: dict[str, list[RunData]], grid: list[tuple[str, list[float]]], out: Path, device: str, images: list
-) -> dict[str, Any]:
+def _compare_grid(groups: dict[str, list[RunData]], grid: list[tuple[str, list[float]]], device: str) -> GridComparison:
     """Each group's robustness map (mean over its runs' final policies) and the difference to the first group."""
-    from simrl.evaluation import plots
     from simrl.evaluation.robustness import Axis, evaluate_grid
     from simrl.experiments.targets import resolve_target
 
@@ -337,33 +398,32 @@ def _compare_grid(
                 evaluate_grid(t.model, t.env_id, axes, t.episodes, params=t.params, env_kwargs=t.env_kwargs).mean
             )
         maps[g] = np.mean(per_run, axis=0)
-    ax = [(a.name, a.values) for a in axes]
-    slug = {g: "".join(ch if ch.isalnum() else "_" for ch in g) for g in maps}
-    for g, m in maps.items():
+    labels = list(maps)
+    diffs = {g: maps[g] - maps[labels[0]] for g in labels[1:]}
+    return GridComparison(tuple((a.name, a.values) for a in axes), maps, diffs)
+
+
+def _grid_plots(grid: GridComparison, out: Path) -> list[tuple[str, Path]]:
+    """Each group's robustness map and each difference to the first group, as (caption, path)."""
+    from simrl.evaluation import plots
+
+    images = []
+    slug = {g: "".join(ch if ch.isalnum() else "_" for ch in g) for g in grid.maps}
+    for g, m in grid.maps.items():
         images.append(
             (
                 f"Robustness of group '{g}': mean return per cell, averaged over its runs.",
-                plots.robustness(ax, m, out / f"robustness_{slug[g]}.png", title=f"{g}"),
+                plots.robustness(grid.axes, m, out / f"robustness_{slug[g]}.png", title=f"{g}"),
             )
         )
-    labels = list(maps)
-    diffs = {}
-    for g in labels[1:]:
-        d = maps[g] - maps[labels[0]]
-        diffs[g] = d.tolist()
+    first = next(iter(grid.maps))
+    for g, d in grid.diff_to_first.items():
         images.append(
             (
-                f"Difference '{g}' minus '{labels[0]}' (positive: '{g}' is better).",
-                plots.robustness(ax, d, out / f"robustness_diff_{slug[g]}.png", title=f"{g} − {labels[0]}", diff=True),
+                f"Difference '{g}' minus '{first}' (positive: '{g}' is better).",
+                plots.robustness(
+                    grid.axes, d, out / f"robustness_diff_{slug[g]}.png", title=f"{g} − {first}", diff=True
+                ),
             )
         )
-    if len(labels) < 2:
-        raise SimrlError(
-            "compare --grid needs at least two groups to draw their difference",
-            "give runs from two groups, or use 'simrl eval --grid' for one",
-        )
-    return {
-        "axes": {a.name: a.values.tolist() for a in axes},
-        "maps": {g: m.tolist() for g, m in maps.items()},
-        "diff_to_first": diffs,
-    }
+    return images

@@ -21,17 +21,16 @@ state is left as it was.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from simrl.errors import ConfigError, SimrlError
+from simrl.errors import ConfigError
+from simrl.inference.estimator import FitInfo, require_sbi, seeded
 from simrl.inference.prior import BoxPrior
 from simrl.inference.settings import Network, TrainSettings
 
@@ -42,40 +41,10 @@ if TYPE_CHECKING:
 MAX_REJECTION_ROUNDS = 200  # draws of n per observation before giving up on a posterior outside the box
 
 
-def require_sbi() -> None:
-    """Raise a one-line error if sbi (BayesSim's extra) is missing."""
-    try:
-        import sbi  # noqa: F401
-    except ImportError:
-        raise SimrlError("BayesSim needs the sbi package", "pip install 'sbi>=0.27'") from None
-
-
-@contextlib.contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Run torch's global generator from ``seed`` inside, and give the caller's state back after."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
-
-
 def _tensor(a: np.ndarray) -> torch.Tensor:
     import torch
 
     return torch.as_tensor(np.asarray(a, dtype=np.float32))
-
-
-@dataclass
-class FitInfo:
-    """What training did, one entry per round."""
-
-    simulations: list[int] = field(default_factory=list)
-    best_epoch: list[int] = field(default_factory=list)
-    # Mean log-likelihood of the validation split: log q(theta | x), or the proposal posterior's for
-    # simulations from a proposal.
-    best_val_log_prob: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
 
 
 class MDNPosterior:
@@ -366,7 +335,7 @@ class MDNPosterior:
 
     @classmethod
     def load(cls, folder: str | Path, *, env_id: str | None = None, summary: str | None = None) -> MDNPosterior:
-        """Read a posterior saved by :meth:`save`, unpickling nothing (see :func:`posterior_io.load`).
+        """Read a posterior saved by :meth:`save`, unpickling nothing (see :func:`posterior_io.read`).
 
         Raises:
             CheckpointError: a missing, corrupt or truncated file, weights that do not fit the
@@ -374,7 +343,16 @@ class MDNPosterior:
         """
         from simrl.inference import posterior_io
 
-        return posterior_io.load(folder, env_id=env_id, summary=summary)
+        p = posterior_io.read(folder, env_id=env_id, summary=summary)
+        return cls(
+            p.prior,
+            p.estimator,
+            summary=p.summary,
+            network=p.network,
+            train=p.train,
+            observation=p.observation,
+            info=p.info,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -3,28 +3,61 @@
 Nothing is pickled: the weights are read back with ``torch.load(weights_only=True)`` into a
 network rebuilt from the JSON, so a file from elsewhere can hold tensors but never code. Every
 problem with a file is a one-line :class:`~simrl.errors.CheckpointError`.
+
+This module knows the files, not the class: :func:`save` takes anything shaped like a posterior
+(:class:`Saveable`) and :func:`read` returns the parts :class:`~simrl.inference.posterior.MDNPosterior`
+is built from, so ``MDNPosterior.save/load`` call down into this module and nothing here imports back.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from simrl.errors import CheckpointError, SimrlError
-from simrl.inference.posterior import FitInfo, MDNPosterior, require_sbi, seeded
+from simrl.inference.estimator import FitInfo, require_sbi, seeded
 from simrl.inference.prior import BoxPrior
 from simrl.inference.settings import Network, TrainSettings
+
+if TYPE_CHECKING:
+    from sbi.neural_nets.estimators import MixtureDensityEstimator
 
 CONFIG_FILE, WEIGHTS_FILE = "posterior.json", "weights.pt"
 FORMAT = "simrl-mdn-posterior/1"
 
 
-def config(post: MDNPosterior) -> dict[str, Any]:
+class Saveable(Protocol):
+    """What :func:`save` reads from a posterior (an ``MDNPosterior`` is one)."""
+
+    prior: BoxPrior
+    estimator: MixtureDensityEstimator
+    summary: str
+    x_dim: int
+    network: Network
+    train: TrainSettings
+    observation: np.ndarray | None
+    info: FitInfo
+
+
+@dataclass(frozen=True)
+class PosteriorParts:
+    """What :func:`read` finds in a folder: the arguments an ``MDNPosterior`` is built from."""
+
+    prior: BoxPrior
+    estimator: MixtureDensityEstimator
+    summary: str
+    network: Network
+    train: TrainSettings
+    observation: np.ndarray | None
+    info: FitInfo
+
+
+def config(post: Saveable) -> dict[str, Any]:
     """The JSON configuration written beside the weights: enough to rebuild the network."""
     import sbi
     import torch
@@ -43,7 +76,7 @@ def config(post: MDNPosterior) -> dict[str, Any]:
     }
 
 
-def save(post: MDNPosterior, folder: str | Path) -> Path:
+def save(post: Saveable, folder: str | Path) -> Path:
     """Write ``weights.pt`` then ``posterior.json`` into ``folder`` (created if needed), each atomically."""
     import torch
 
@@ -58,8 +91,8 @@ def save(post: MDNPosterior, folder: str | Path) -> Path:
     return folder
 
 
-def load(folder: str | Path, *, env_id: str | None = None, summary: str | None = None) -> MDNPosterior:
-    """Read a posterior written by :func:`save`.
+def read(folder: str | Path, *, env_id: str | None = None, summary: str | None = None) -> PosteriorParts:
+    """Read a posterior written by :func:`save`: its prior, rebuilt network with the saved weights, settings.
 
     Args:
         folder: the folder holding ``posterior.json`` and ``weights.pt``.
@@ -110,6 +143,4 @@ def load(folder: str | Path, *, env_id: str | None = None, summary: str | None =
     except (RuntimeError, TypeError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CheckpointError(f"{w_path} does not fit its configuration ({first})") from None
-    return MDNPosterior(
-        prior, estimator, summary=kind, network=network, train=train, observation=observation, info=info
-    )
+    return PosteriorParts(prior, estimator, kind, network, train, observation, info)
