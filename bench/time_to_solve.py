@@ -114,15 +114,15 @@ class SolveClock(BaseCallback):
 
 def build_simrl(algo: str, seed: int, sets: list[str]) -> tuple[Any, str, dict[str, Any]]:
     from simrl.experiments.config import resolve
-    from simrl.experiments.runner import Run, schedule
-    from simrl.rl.algos import step_unit
+    from simrl.experiments.training import build_trainer, schedule
     from simrl.utils.seeding import derive_seed
 
     config = resolve(algo, SIMRL_ENV, seed=seed, sets=sets, device="cpu")
-    model, venv = Run.build(config)
+    trainer = build_trainer(config)
+    model = trainer.model
     # As Run does: schedules run over the preset's n_timesteps, and the env is reseeded at the start.
-    model.run_total_timesteps = schedule(config.timesteps, step_unit(model), config.checkpoints)[0]
-    venv.seed(derive_seed(config.seed, 0))
+    trainer.set_total_timesteps(schedule(config.timesteps, trainer.step_unit, config.checkpoints)[0])
+    trainer.venv.seed(derive_seed(config.seed, 0))
     settings = {"env": SIMRL_ENV, "n_envs": config.n_envs, "n_timesteps": config.timesteps, **config.hyperparams}
     return model, SIMRL_ENV, settings
 

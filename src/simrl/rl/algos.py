@@ -46,9 +46,9 @@ ALGOS: dict[str, Algo] = {
     )
 }
 
-# rl-zoo keys that are not constructor arguments; the runner or build_kwargs consumes them.
+# rl-zoo keys that are not constructor arguments; the run or build_kwargs consumes them.
 ZOO_KEYS = frozenset({"n_timesteps", "n_envs", "policy", "noise_type", "noise_std"})
-# Constructor arguments the runner owns: setting them in a preset would be silently ignored.
+# Constructor arguments the run owns: setting them in a preset would be silently ignored.
 # ``action_noise`` and ``replay_buffer_class`` are objects, not YAML: use noise_type/noise_std instead.
 RESERVED = frozenset(
     {
