@@ -104,6 +104,7 @@ def run_metrics(run: RunData) -> dict[str, Any]:
 def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[str, Any]:
     """Write RUN_DIR/plots/*.png and RUN_DIR/report.html; with ``video``, record the final policy first."""
     from simrl.evaluation import report as page
+    from simrl.experiments.runfolder import RunFolder
 
     started = time.monotonic()
     run = load_run(run_dir)
@@ -146,11 +147,7 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
             "Configuration",
             [
                 page.ConfigTable(run.config.to_dict()),
-                page.Paragraph(
-                    f"command: {(run_dir / 'command.txt').read_text().strip()}"
-                    if (run_dir / "command.txt").is_file()
-                    else "command: unknown"
-                ),
+                page.Paragraph(f"command: {RunFolder(run_dir).command() or 'unknown'}"),
                 page.Paragraph(
                     "versions: "
                     + ", ".join(f"{k} {v}" for k, v in versions.items())
