@@ -22,10 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from simrl.experiments.config import DEFAULT_CHECKPOINTS, TrainConfig, resolve
+from simrl.experiments.targets import EvalReport
 from simrl.experiments.training import Callback, Run, RunSummary
 from simrl.types import Policy
 
-__all__ = ["Callback", "RunSummary", "configure", "evaluate", "load_policy", "resume", "start", "train"]
+__all__ = [
+    "Callback",
+    "EvalReport",
+    "Run",
+    "RunSummary",
+    "configure",
+    "evaluate",
+    "load_policy",
+    "reopen",
+    "resume",
+    "start",
+    "train",
+]
 
 
 def configure(
@@ -105,11 +118,19 @@ def train(
     return run.train(callback)
 
 
-def resume(run_dir: str | Path, *, callback: Callback | None = None) -> RunSummary:
-    """Continue a run from its newest complete checkpoint to its full timestep count."""
+def reopen(run_dir: str | Path) -> Run:
+    """A stopped, failed or killed run at its newest complete checkpoint, ready to ``train`` again.
+
+    Checks the folder and checkpoint before changing anything on disk.
+    """
     from simrl.experiments.training import resume as resume_run
 
-    return resume_run(Path(run_dir)).train(callback)
+    return resume_run(Path(run_dir))
+
+
+def resume(run_dir: str | Path, *, callback: Callback | None = None) -> RunSummary:
+    """Continue a run from its newest complete checkpoint to its full timestep count."""
+    return reopen(run_dir).train(callback)
 
 
 def evaluate(
@@ -120,10 +141,12 @@ def evaluate(
     env_kwargs: Mapping[str, Any] | None = None,
     episodes: int | None = None,
     which: str = "best",
+    algo: str | None = None,
     device: str = "cpu",
-) -> dict[str, Any]:
+) -> EvalReport:
     """Evaluate a run folder's policy (``which``: best, final or a percentage) or a policy file on fixed
-    seeds, beside the random policy on the same seeds: mean, std, returns, random_mean, ..."""
+    seeds, beside the random policy on the same seeds. ``algo`` names the algorithm of a model.zip that
+    simrl did not write."""
     from simrl.experiments.targets import evaluate_target, resolve_target
 
     t = resolve_target(
@@ -133,6 +156,7 @@ def evaluate(
         env_kwargs=dict(env_kwargs or {}),
         episodes=episodes,
         which=which,
+        algo=algo,
         device=device,
     )
     return evaluate_target(t)

@@ -164,9 +164,9 @@ def train(
 @app.command()
 def resume(run_dir: Annotated[Path, typer.Argument(help="A run folder written by 'simrl train'.")]) -> None:
     """Continue a run from its newest complete checkpoint to its full timestep count."""
-    from simrl.experiments.training import resume as resume_run
+    from simrl import api
 
-    run = resume_run(run_dir)
+    run = api.reopen(run_dir)
     _console(stderr=True).print(f"resuming {run_dir} at step {run.trainer.num_timesteps:,} of {run.total:,}")
     _run_training(run)
 
@@ -192,11 +192,10 @@ def eval_(
 
     With --grid, evaluate it on every cell of a grid over one or two simulator parameters instead.
     """
+    from simrl import api
     from simrl.experiments import config as cfg
-    from simrl.experiments.targets import evaluate_target, resolve_target
 
-    resolved = resolve_target(
-        target,
+    settings = dict(
         env_id=env,
         env_params=cfg.parse_env_params(env_param or []),
         env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
@@ -206,21 +205,24 @@ def eval_(
         device=device,
     )
     if grid:
-        _eval_grid(target, resolved, cfg.parse_grid(grid), out, json_)
+        from simrl.experiments.targets import resolve_target
+
+        axes = cfg.parse_grid(grid)
+        _eval_grid(target, resolve_target(target, **settings), axes, out, json_)
         return
-    report = evaluate_target(resolved)
+    report = api.evaluate(target, **settings)
     if json_:
-        print(json.dumps(report))
+        print(json.dumps(report.to_json()))
         return
     from rich.markup import escape
 
     c = _console()
-    params = ", ".join(f"{k}={v:g}" for k, v in report["env_params"].items()) or "defaults"
-    if report["env_kwargs"]:
-        params += "; env kwargs " + ", ".join(f"{k}={v}" for k, v in report["env_kwargs"].items())
-    c.print(escape(f"{report['model']}  on {report['env_id']} ({params}), {report['episodes']} episodes"))
-    c.print(f"  trained  {report['mean']:9.2f} ± {report['std']:.2f}")
-    c.print(f"  random   {report['random_mean']:9.2f} ± {report['random_std']:.2f}")
+    params = ", ".join(f"{k}={v:g}" for k, v in report.env_params.items()) or "defaults"
+    if report.env_kwargs:
+        params += "; env kwargs " + ", ".join(f"{k}={v}" for k, v in report.env_kwargs.items())
+    c.print(escape(f"{report.model}  on {report.env_id} ({params}), {report.episodes} episodes"))
+    c.print(f"  trained  {report.mean:9.2f} ± {report.std:.2f}")
+    c.print(f"  random   {report.random_mean:9.2f} ± {report.random_std:.2f}")
 
 
 def _eval_grid(target: Path, resolved, axes, out: Path | None, json_: bool) -> None:

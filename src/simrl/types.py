@@ -68,6 +68,10 @@ class Trainer(Protocol):
         """Steps of one uninterrupted unit of collection: checkpoints fall on multiples of it."""
         ...
 
+    def set_total_timesteps(self, total: int) -> None:
+        """The run's total (rounded to whole units), for schedules over the whole run, not a segment."""
+        ...
+
     def learn(self, until: int, callback: StepCallback) -> None:
         """Train until ``num_timesteps >= until``, or until ``callback`` returns False."""
         ...

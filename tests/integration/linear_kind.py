@@ -77,6 +77,9 @@ class HillTrainer:
     def step_unit(self) -> int:
         return self.rollout_steps * self.venv.num_envs
 
+    def set_total_timesteps(self, total: int) -> None:
+        pass  # no schedules
+
     def learn(self, until: int, callback) -> None:
         self.venv.seed(derive_seed(self.seed, self.steps))  # a reproducible segment start
         obs = self.venv.reset()

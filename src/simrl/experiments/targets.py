@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,23 +100,43 @@ def resolve_target(
     return Target(policy, path, env_id, params, episodes, kwargs, kind.name)
 
 
-def evaluate_target(target: Target) -> dict[str, Any]:
-    """The target's policy and the random policy on the same seeds: mean, std, returns, random_mean..."""
+@dataclass(frozen=True)
+class EvalReport:
+    """A policy and the random policy on the same episode seeds (what ``simrl eval --json`` prints)."""
+
+    model: str
+    env_id: str
+    env_params: dict[str, float]
+    env_kwargs: dict[str, Any]
+    episodes: int
+    mean: float
+    std: float
+    returns: list[float]
+    lengths: list[int]
+    random_mean: float
+    random_std: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def evaluate_target(target: Target) -> EvalReport:
+    """The target's policy and the random policy on the same seeds."""
     result = evaluate(target.model, target.env_id, target.episodes, params=target.params, env_kwargs=target.env_kwargs)
     baseline = random_baseline(target.env_id, target.episodes, params=target.params, env_kwargs=target.env_kwargs)
-    return {
-        "model": str(target.model_path),
-        "env_id": target.env_id,
-        "env_params": target.params,
-        "env_kwargs": target.env_kwargs,
-        "episodes": target.episodes,
-        "mean": result.mean,
-        "std": result.std,
-        "returns": result.returns.tolist(),
-        "lengths": result.lengths.tolist(),
-        "random_mean": baseline.mean,
-        "random_std": baseline.std,
-    }
+    return EvalReport(
+        model=str(target.model_path),
+        env_id=target.env_id,
+        env_params=target.params,
+        env_kwargs=target.env_kwargs,
+        episodes=target.episodes,
+        mean=result.mean,
+        std=result.std,
+        returns=result.returns.tolist(),
+        lengths=result.lengths.tolist(),
+        random_mean=baseline.mean,
+        random_std=baseline.std,
+    )
 
 
 def describe_envs() -> list[dict[str, Any]]:

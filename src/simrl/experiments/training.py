@@ -109,9 +109,7 @@ class Run:
         self.trainer = trainer
         self.meta = meta
         self.total, self.plan = schedule(config.timesteps, trainer.step_unit, config.checkpoints)
-        setter = getattr(trainer, "set_total_timesteps", None)
-        if setter is not None:
-            setter(self.total)
+        trainer.set_total_timesteps(self.total)
         self.evals = EvalLog()
         self.next_eval = config.eval_freq
         self.callback: Callback = lambda step, mean: None

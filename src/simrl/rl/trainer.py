@@ -59,13 +59,15 @@ class SB3Trainer:
         from stable_baselines3.common.callbacks import BaseCallback
 
         class Hook(BaseCallback):
+            go_on = True
+
             # At rollout starts the policy has just been updated with everything collected so far
             # (mid-rollout, a PPO policy is the one of the last update).
             def _on_rollout_start(self) -> None:
                 self.go_on = callback(self.num_timesteps)
 
             def _on_step(self) -> bool:
-                return getattr(self, "go_on", True)
+                return self.go_on
 
         done = self.num_timesteps
         if until <= done:
