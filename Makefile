@@ -1,12 +1,18 @@
 # Two commands for a new user: `make demo` (install + the main job) and `make test` (install + all tests).
+# `make check` is the edit-test loop: lint and the tests not marked slow.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export MPLBACKEND := Agg
 export SDL_VIDEODRIVER := dummy
+# Tests run on WORKERS processes (pytest-xdist), one torch thread each (tests/conftest.py). loadfile keeps
+# each file on one worker (its module fixtures are built once); files go out in collection order, which
+# tests/conftest.py starts with the learning tests, so the longest ones run side by side from the start.
+WORKERS ?= 2
+PYTEST_PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: demo test install install-dev system-deps lint bench clean
+.PHONY: demo test check install install-dev system-deps lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -40,7 +46,11 @@ system-deps:
 
 test: install-dev system-deps
 	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q $(PYTEST_PARALLEL)
+
+check: install-dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/python -m pytest -q $(PYTEST_PARALLEL) -m "not slow"
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests bench

@@ -14,6 +14,7 @@ from .test_bad_input import check_one_line_error
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
+    """One smoke-preset run (a few seconds): the tests using it, or running bayessim themselves, are slow."""
     from simrl.cli import main
 
     out = tmp_path_factory.mktemp("bayessim")
@@ -25,6 +26,7 @@ def smoke(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_smoke_run_writes_the_whole_folder(smoke):
     for name in (
         "config.json",
@@ -51,6 +53,7 @@ def test_smoke_run_writes_the_whole_folder(smoke):
     assert html.count("data:image/png;base64,") == len(plots)
 
 
+@pytest.mark.slow
 def test_summary_compares_both_methods_on_every_system(smoke):
     summary = json.loads((smoke / "summary.json").read_text())
     assert summary["true_params"] == {"mass": 1.3, "length": 0.8}
@@ -70,6 +73,7 @@ def test_summary_compares_both_methods_on_every_system(smoke):
     assert "Overall" in summary["improvement_percent"]
 
 
+@pytest.mark.slow
 def test_posterior_runs_train_on_the_posterior_samples(smoke):
     import yaml
 
@@ -84,12 +88,14 @@ def test_posterior_runs_train_on_the_posterior_samples(smoke):
     assert uniform["randomize"] == {"mass": [0.1, 2.0], "length": [0.1, 2.0]}
 
 
+@pytest.mark.slow
 def test_policies_are_ordinary_run_folders(cli, smoke):
     r = cli("eval", smoke / "policies" / "posterior-s0", "--episodes", "2", "--json")
     assert r.code == 0, r.err
     assert len(json.loads(r.out)["returns"]) == 2
 
 
+@pytest.mark.slow
 def test_a_saved_posterior_can_be_reused(cli, smoke, tmp_path):
     r = cli(
         "bayessim",
@@ -126,6 +132,7 @@ def test_bad_input(cli, tmp_path, args):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_corrupt_posterior_or_one_from_another_env(cli, smoke, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(smoke / "posterior" / "model", broken)
@@ -144,6 +151,7 @@ def test_corrupt_posterior_or_one_from_another_env(cli, smoke, tmp_path):
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("other")} == before
 
 
+@pytest.mark.slow
 def test_a_trained_policy_can_collect_the_data(cli, sac_run, tmp_path):
     r = cli("bayessim", "--preset", "smoke", "--collect", sac_run, "--out", tmp_path, "--timesteps", "4096")
     assert r.code == 0, r.err

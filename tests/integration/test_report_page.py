@@ -159,6 +159,7 @@ def _no_browser(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.mark.slow
 def test_page_renders_in_a_real_browser(report, tmp_path):
     path, n_images, has_mp4 = report
     exe = find_chromium()

@@ -22,7 +22,7 @@ def distinct_colours(path) -> int:
 
 @pytest.fixture(scope="module")
 def more_runs(tmp_path_factory, sac_run):
-    """Two more SAC seeds and two TD3 seeds: two groups, one of three runs and one of two."""
+    """Two more SAC seeds and two TD3 seeds: two groups, one of three runs and one of two (about 8 s: slow)."""
     from simrl.cli import main
 
     out = tmp_path_factory.mktemp("more")
@@ -49,6 +49,7 @@ def more_runs(tmp_path_factory, sac_run):
     return [sac_run, out / "sac4", out / "sac5", out / "td31", out / "td32"]
 
 
+@pytest.mark.slow
 def test_report_writes_every_plot_and_a_page_that_renders(cli, sac_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(sac_run, run)
@@ -120,6 +121,7 @@ def test_eval_grid_one_parameter_writes_a_line(cli, sac_run, tmp_path):
     assert (tmp_path / "robustness.png").is_file()
 
 
+@pytest.mark.slow
 def test_compare_groups_with_ci_probability_of_improvement_and_grid(cli, more_runs, tmp_path):
     out = tmp_path / "cmp"
     r = cli("compare", *more_runs, "--out", out, "--grid", "mass=0.5:1.5:2")
@@ -142,6 +144,7 @@ def test_compare_groups_with_ci_probability_of_improvement_and_grid(cli, more_ru
     assert html.count("data:image/png;base64,") == 5
 
 
+@pytest.mark.slow
 def test_compare_group_by_a_config_key(cli, more_runs, tmp_path):
     r = cli("compare", *more_runs[:3], "--group-by", "seed", "--out", tmp_path / "c")
     assert r.code == 0, r.err

@@ -1,0 +1,24 @@
+"""SAC, through simrl's own training path and presets, keeps the cart-pole up.
+
+"Full episodes": every one of the 10 final evaluation episodes lasts the 500 steps (10 s) of the
+time limit. Measured budgets and seeds are in the docstring of the test and in issue 5's closing note.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from .planar import train
+
+
+@pytest.mark.slow(minutes=2)  # measured on the shared 2-core machine; sets the order under xdist
+def test_sac_keeps_the_cart_pole_up_for_full_episodes(tmp_path):
+    """Preset (64x64, learning rate 1e-3), shaped reward, 25,000 steps, seed 0 (about 80 s on one core).
+
+    Measured, this configuration: seeds 0, 1, 2 keep the pole up for all 10 evaluation episodes at
+    25,000 steps (seed 0 also at 15,000 and 20,000); seed 3 does not (mean length 361).
+    """
+    returns, lengths, meta = train(tmp_path, "simrl/CartPole-v0", 25_000, 0)
+    assert np.all(lengths == 500), lengths
+    assert returns.mean() > meta["random_mean_reward"] + 500
