@@ -32,6 +32,7 @@ def _train(cli, out: Path, name: str, seed: int, *extra: str) -> Path:
     return out / name
 
 
+@pytest.mark.slow
 def test_a_non_sb3_learner_goes_through_every_command(cli, tmp_path, linear_kind):
     run = _train(cli, tmp_path, "a", 0)
     config = yaml.safe_load((run / "config.yaml").read_text())
