@@ -20,7 +20,7 @@ ORDER = [
     "inference",
     "evaluation",
     "experiments",
-    "api",  # simrl/api.py, the Python API over experiments (may not exist yet)
+    "api",  # simrl/api.py, the Python API over experiments; the CLI uses it
     "cli",
 ]
 # Siblings that may see each other: evaluation and inference sit beside each other, both above rl.
