@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from simrl.errors import SimrlError
+from simrl.errors import Interrupted, SimrlError
 
 app = typer.Typer(
     name="simrl",
@@ -85,9 +88,14 @@ def _progress_bar(total: int):
 def _run_training(run) -> None:
     progress, task, update = _progress_bar(run.total)
     progress.update(task, completed=run.trainer.num_timesteps)
+    _training[:] = [run]  # kept if training ends by an exception: main's one line names the run
     with progress:
         summary = run.train(lambda step, mean: update(step, mean))
+    _training.clear()
     _print_summary(run, summary)
+
+
+_training: list = []  # the run being trained, for the line an interrupt prints
 
 
 def _print_summary(run, summary) -> None:
@@ -507,16 +515,52 @@ def _command_line() -> str:
     return shlex.join(["simrl", *_argv])
 
 
+def _interrupted_line(e: Interrupted) -> str:
+    """One line: which signal, and how to resume the run it cut short (if one was training)."""
+    line = f"simrl: interrupted by {e}"
+    if _training:
+        run = _training[0]
+        done = run.meta.get("timesteps_done", 0)
+        line += (
+            f" at step {run.trainer.num_timesteps:,} of {run.total:,}; the newest checkpoint holds {done:,} steps"
+            f" (resume with: simrl resume {shlex.quote(str(run.dir))})"
+        )
+    return line
+
+
+@contextlib.contextmanager
+def _signals_raise_interrupted():
+    """SIGINT and SIGTERM raise :class:`Interrupted` (which Typer does not swallow as it does Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers live in the main thread
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user mistakes print one line and exit 2; bugs keep their traceback."""
+    """Entry point: user mistakes print one line and exit 2; an interrupt one line and 128 + its signal;
+    bugs keep their traceback."""
     # Typer vendors click privately; reach its exception bases through a public subclass.
     usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
     _argv[:] = sys.argv[1:] if argv is None else argv
     try:
-        app(args=list(_argv), standalone_mode=False)
+        with _signals_raise_interrupted():
+            code = app(args=list(_argv), standalone_mode=False)
     except SimrlError as e:
         print(e.line(), file=sys.stderr)
         raise SystemExit(2) from None
+    except Interrupted as e:
+        print(_interrupted_line(e), file=sys.stderr)
+        raise SystemExit(128 + e.signum) from None
     except usage_error as e:
         if type(e).__name__ == "NoArgsIsHelpError":  # `simrl` alone: Typer has printed the help
             raise SystemExit(0) from None
@@ -532,6 +576,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
+    if isinstance(code, int) and code:  # Typer returns the code of an Exit a command raised
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -32,3 +32,13 @@ class EnvError(SimrlError):
 
 class CheckpointError(SimrlError):
     """A run folder, model or buffer that is missing, truncated or from something else."""
+
+
+class Interrupted(BaseException):  # a signal, not an error: a BaseException, as KeyboardInterrupt is
+    """SIGINT or SIGTERM arrived; the CLI exits 128 + the signal's number (130, 143)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum

@@ -5,9 +5,10 @@ segment start reproducible (the SB3 trainer reseeds and resets its env from (see
 declared state and the global random states restored from the checkpoint, a resumed run continues
 exactly as the uninterrupted one would have.
 
-A crash anywhere in a run marks its folder ``failed``; a callback that returns False stops it and
-marks it ``stopped`` (resumable from its newest checkpoint). ``Run.close`` releases the trainer's
-envs, the logger's files and the folder's lock; a ``Run`` is a context manager that closes itself.
+A crash anywhere in a run marks its folder ``failed``, Ctrl-C or SIGTERM ``interrupted``; a callback
+that returns False stops it and marks it ``stopped``; each is resumable from its newest checkpoint.
+``Run.close`` releases the trainer's envs, the logger's files and the folder's lock; a ``Run`` is a
+context manager that closes itself.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from simrl.errors import CheckpointError
+from simrl.errors import CheckpointError, Interrupted
 from simrl.evaluation.evaluate import EvalResult, evaluate, random_baseline
 from simrl.experiments.config import TrainConfig
 from simrl.experiments.runfolder import Checkpoint, EvalLog, RunFolder, now
@@ -173,7 +174,7 @@ class Run:
         try:
             self._train()
         except BaseException as e:
-            self.mark_failed(e)
+            self.mark_ended(e)
             raise
         finally:
             self.close()
@@ -232,8 +233,13 @@ class Run:
             )
         self.evals = self.folder.load_evals(cp.step, best)
 
-    def mark_failed(self, error: BaseException) -> None:
-        if self.meta.get("status") in (None, "running"):
+    def mark_ended(self, error: BaseException) -> None:
+        """Say in meta.json how the run ended early: ``interrupted`` (Ctrl-C, SIGTERM) or ``failed``."""
+        if self.meta.get("status") not in (None, "running"):
+            return
+        if isinstance(error, KeyboardInterrupt | Interrupted):
+            self.write_meta(status="interrupted", interrupted_at=self.trainer.num_timesteps, finished=now())
+        else:
             self.write_meta(status="failed", error=f"{type(error).__name__}: {error}"[:500], finished=now())
 
     def summary(self) -> RunSummary:
@@ -326,7 +332,7 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
         run.logger = _logger(run_dir)
         trainer.set_logger(run.logger)
     except BaseException as e:
-        run.mark_failed(e)
+        run.mark_ended(e)
         run.close()
         raise
     return run
