@@ -148,6 +148,7 @@ def train(
     from simrl import api
     from simrl.experiments import config as cfg
 
+    cfg.check_out_dir(out, "--out")
     config = cfg.resolve(
         algo,
         env_id,
@@ -213,9 +214,10 @@ def eval_(
         device=device,
     )
     if grid:
-        from simrl.experiments.targets import resolve_target
+        from simrl.experiments.targets import resolve_target, robustness_outputs
 
         axes = cfg.parse_grid(grid)
+        cfg.check_out_dir(robustness_outputs(target, out), "--out")
         _eval_grid(target, resolve_target(target, **settings), axes, out, json_)
         return
     report = api.evaluate(target, **settings)
@@ -330,18 +332,20 @@ def compare(
     from simrl.experiments.reporting import compare as make_compare
 
     axes = cfg.parse_grid(grid) if grid else None
+    cfg.check_out_dir(out, "--out")
     r = make_compare(run_dirs, group_by=group_by, out=out, grid=axes, device=device)
     t = Table(title="final evaluation return per group (one score per run)")
     for col in ("group", "runs", "IQM [95% CI]", "mean", "median"):
         t.add_column(col, justify="left" if col == "group" else "right")
     for g in r.comparison.groups:
         few = " [yellow](warning: fewer than 3)[/]" if g.warning else ""
-        ci = f"{g.iqm:.1f} [{g.iqm_ci[0]:.1f}, {g.iqm_ci[1]:.1f}]"
+        ci = f"{g.iqm:.1f} [{g.iqm_ci[0]:.1f}, {g.iqm_ci[1]:.1f}]" if g.iqm_ci else f"{g.iqm:.1f} (no CI)"
         t.add_row(g.group, f"{g.n_runs}{few}", ci, f"{g.mean:.1f}", f"{g.median:.1f}")
     c = _console()
     c.print(t)
     for p in r.comparison.pairs:
-        c.print(f"P({p.x} > {p.y}) = {p.p_x_better:.2f} [{p.ci[0]:.2f}, {p.ci[1]:.2f}]")
+        ci = f"[{p.ci[0]:.2f}, {p.ci[1]:.2f}]" if p.ci else "(no CI: a group of one run)"
+        c.print(f"P({p.x} > {p.y}) = {p.p_x_better:.2f} {ci}")
     c.print(f"wrote {r.html} and compare.json in {r.seconds:.1f} s")
 
 

@@ -40,6 +40,31 @@ TRAIN_CASES = {
     "--env-kwarg without =": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "g"],
     "--env-kwarg value the env cannot use": ["train", "sac", "Pendulum-v1", "--timesteps", "100", "--env-kwarg", "g=x"],
     "off-policy algorithm on Discrete actions": ["train", "sac", "CartPole-v1", "--timesteps", "100"],
+    # Values of the right type that make no sense (SB3 would train on NaN losses or crash later).
+    "batch_size 0": [*TRAIN, "--set", "batch_size=0"],
+    "negative buffer_size": [*TRAIN, "--set", "buffer_size=-5"],
+    "a layer of width 0": [*TRAIN, "--set", "policy_kwargs.net_arch=[0]"],
+    "a negative layer width": [*TRAIN, "--set", "policy_kwargs.net_arch=[-4, 64]"],
+    "net_arch of the wrong shape": [*TRAIN, "--set", "policy_kwargs.net_arch=64"],
+    "a net_arch dict with a zero width": [*TRAIN, "--set", "policy_kwargs.net_arch={pi: [64], qf: [0]}"],
+    "gamma above 1": [*TRAIN, "--set", "gamma=2"],
+    "negative gamma": [*TRAIN, "--set", "gamma=-0.1"],
+    "tau 0": [*TRAIN, "--set", "tau=0"],
+    "zero learning rate": [*TRAIN, "--set", "learning_rate=0"],
+    "a schedule starting below 0": [*TRAIN, "--set", "learning_rate=lin_-1e-3"],
+    "gradient_steps 0": [*TRAIN, "--set", "gradient_steps=0"],
+    "train_freq 0": [*TRAIN, "--set", "train_freq=0"],
+    "negative learning_starts": [*TRAIN, "--set", "learning_starts=-1"],
+    "infinite learning rate": [*TRAIN, "--set", "learning_rate=.inf"],
+    "ppo n_steps 0": ["train", "ppo", "simrl/Pendulum-v0", "--timesteps", "100", "--set", "n_steps=0"],
+    "ppo gae_lambda above 1": ["train", "ppo", "simrl/Pendulum-v0", "--timesteps", "100", "--set", "gae_lambda=1.5"],
+    "ppo n_epochs 0": ["train", "ppo", "simrl/Pendulum-v0", "--timesteps", "100", "--set", "n_epochs=0"],
+    "ppo negative clip_range": ["train", "ppo", "simrl/Pendulum-v0", "--timesteps", "100", "--set", "clip_range=-0.2"],
+    "td3 policy_delay 0": ["train", "td3", "simrl/Pendulum-v0", "--timesteps", "100", "--set", "policy_delay=0"],
+    "td3 negative noise_std": ["train", "td3", "simrl/Pendulum-v0", "--timesteps", "100", "--set", "noise_std=-1"],
+    "unknown --device": [*TRAIN, "--device", "cuda9"],
+    "a --device that is no device": [*TRAIN, "--device", "toaster"],
+    "a CUDA --device on a machine without one": [*TRAIN, "--device", "cuda"],
 }
 # The planar tasks: an unknown parameter, a value out of bounds, an unknown reward name.
 PLANAR = ["train", "sac", "simrl/BipedStand-v0", "--timesteps", "100", "--eval-episodes", "1"]
@@ -225,3 +250,85 @@ def test_api_mistakes_raise_before_anything_is_written(tmp_path):
         with pytest.raises(SimrlError):
             api.train(timesteps=100, out=tmp_path / "runs", **case)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_hyperparams_file_for_other_envs_only_names_the_ids_it_holds(cli, tmp_path):
+    hp = tmp_path / "hp.yaml"
+    hp.write_text("CartPole-v1:\n  gamma: 0.9\nHopper-v5:\n  gamma: 0.99\n")
+    r = cli(*TRAIN, "--hyperparams", hp, "--out", tmp_path / "runs")
+    check_one_line_error(r)
+    assert "CartPole-v1, Hopper-v5" in r.err and "simrl/Pendulum-v0" in r.err
+    assert not (tmp_path / "runs").exists()
+
+
+def _a_file(tmp_path: Path) -> Path:
+    f = tmp_path / "a-file"
+    f.write_text("not a folder")
+    return f
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "sac", "simrl/Pendulum-v0", "--timesteps", "100", "--out", "{file}"],
+        ["train", "sac", "simrl/Pendulum-v0", "--timesteps", "100", "--out", "{file}/runs"],
+        ["eval", "{run}", "--grid", "mass=0.5:1.5:2", "--out", "{file}"],
+        ["compare", "{run}", "--out", "{file}"],
+        ["compare", "{run}", "--out", "{file}/cmp"],
+        ["record", "{run}", "--out", "{file}/v.mp4"],
+        ["record", "{run}", "--out", "{dir}"],
+        ["bayessim", "--preset", "smoke", "--out", "{file}"],
+    ],
+    ids=lambda a: " ".join(a[:1] + a[-2:]).replace("{", "").replace("}", ""),
+)
+def test_an_out_that_is_a_file_or_leads_through_one(cli, sac_run, tmp_path, args):
+    f = _a_file(tmp_path)
+    (tmp_path / "v.mp4").mkdir()
+    filled = [a.format(file=f, run=sac_run, dir=tmp_path / "v.mp4") for a in args]
+    before, run_before = snapshot(tmp_path), snapshot(sac_run)
+    r = cli(*filled)
+    check_one_line_error(r)
+    assert snapshot(tmp_path) == before and snapshot(sac_run) == run_before
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--seeds", "-1"],
+        ["--seeds", "0,-3"],
+        ["--simulations", "5"],
+        ["--timesteps", "0"],
+        ["--observations", "0"],
+        ["--true-param", "mass=9"],
+        ["--true-param", "colour=1"],
+        ["--summary", "moments"],
+        ["--preset", "huge"],
+        ["--collect", "{cartpole}"],
+        ["--collect", "{missing}"],
+        ["--posterior", "{missing}"],
+    ],
+    ids=lambda a: " ".join(a).replace("{", "").replace("}", ""),
+)
+def test_bayessim_mistakes_are_caught_before_simulating(cli, tmp_path, cartpole_run, args):
+    out = tmp_path / "out"
+    filled = [a.format(cartpole=cartpole_run, missing=tmp_path / "nothing") for a in args]
+    r = cli("bayessim", "--preset", "smoke", "--out", out, *filled)
+    check_one_line_error(r)
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory) -> Path:
+    from simrl import api
+
+    out = tmp_path_factory.mktemp("cp")
+    settings = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}
+    return api.train("ppo", "CartPole-v1", timesteps=64, eval_episodes=1, hyperparams=settings, out=out, name="cp").dir
+
+
+def test_compare_refuses_runs_of_different_envs(cli, sac_run, cartpole_run, tmp_path):
+    before = snapshot(tmp_path)
+    r = cli("compare", sac_run, cartpole_run, "--out", tmp_path / "cmp")
+    check_one_line_error(r)
+    assert "simrl/Pendulum-v0 (1 run)" in r.err and "CartPole-v1 (1 run)" in r.err
+    assert snapshot(tmp_path) == before

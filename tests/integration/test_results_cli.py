@@ -221,3 +221,11 @@ def test_compare_grid_needs_two_groups(cli, sac_run, tmp_path):
     r = cli("compare", sac_run, "--grid", "mass=0.5:1:2", "--out", tmp_path / "c")
     check_one_line_error(r)
     assert not (tmp_path / "c").exists()
+
+
+def test_a_group_of_one_run_gets_no_interval(cli, sac_run, tmp_path):
+    r = cli("compare", sac_run, "--out", tmp_path / "c")
+    assert r.code == 0, r.err
+    group = json.loads((tmp_path / "c" / "compare.json").read_text())["groups"][0]
+    assert group["n_runs"] == 1 and group["iqm_ci"] is None and group["mean_ci"] is None
+    assert "no CI" in r.out and "one run: no CI" in (tmp_path / "c" / "compare.html").read_text()

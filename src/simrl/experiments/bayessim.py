@@ -123,6 +123,8 @@ def resolve_preset(name: str, **overrides: Any) -> Preset:
         preset = replace(preset, inference=replace(preset.inference, **inference))
     if not preset.seeds:
         raise ConfigError("--seeds must name at least one seed")
+    if any(seed < 0 for seed in preset.seeds):
+        raise ConfigError(f"--seeds must be non-negative, got {','.join(map(str, preset.seeds))}")
     return preset
 
 
@@ -175,6 +177,11 @@ def run(
     true_params = check_truth(prior, truth or {})
     policy = _collection_policy(collect)
     loaded = _load_posterior(posterior_dir, preset) if posterior_dir is not None else None
+    from simrl.experiments.config import check_out_dir, resolve
+
+    for seed in preset.seeds:  # the policies' settings, checked now rather than after the fit
+        resolve("ppo", ENV_ID, timesteps=preset.timesteps, seed=seed, eval_episodes=preset.eval_episodes)
+    check_out_dir(out, "--out")
 
     folder = out / f"bayessim-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     if folder.exists():
@@ -230,9 +237,18 @@ def _collection_policy(collect: Path | None) -> Any:
     """None (random actions from a fixed seed) or the best policy of a run folder."""
     if collect is None:
         return None
+    from simrl.experiments.kinds import kind_of_file
+    from simrl.experiments.runfolder import RunFolder
     from simrl.experiments.targets import resolve_target
 
-    return resolve_target(collect, which="best").model
+    if RunFolder.is_run(collect):
+        trained_on = RunFolder.open(collect).read_config().get("env_id")
+    else:
+        # a plain SB3 zip does not say: loading it onto the pendulum decides
+        trained_on = (kind_of_file(collect)[1].get("env_id") if collect.is_file() else None) or ENV_ID
+    if trained_on != ENV_ID:
+        raise ConfigError(f"--collect: '{collect}' was trained on {trained_on}", f"BayesSim observes {ENV_ID}")
+    return resolve_target(collect, env_id=ENV_ID, which="best").model
 
 
 def _load_posterior(path: Path, preset: Preset) -> Any:

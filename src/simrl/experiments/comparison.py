@@ -47,11 +47,12 @@ class GroupStats:
     group: str
     runs: tuple[str, ...]
     iqm: float
-    iqm_ci: CI
+    iqm_ci: CI | None
+    """None for a group of one run: no interval can be computed from it."""
     mean: float
-    mean_ci: CI
+    mean_ci: CI | None
     median: float
-    median_ci: CI
+    median_ci: CI | None
     n_runs: int
     warning: str | None
     """Set when the group has too few runs for a trustworthy CI."""
@@ -68,10 +69,16 @@ class PairResult:
     x: str
     y: str
     p_x_better: float
-    ci: CI
+    ci: CI | None
+    """None when either group has one run."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"x": self.x, "y": self.y, "p_x_better": self.p_x_better, "ci": list(self.ci)}
+        return {
+            "x": self.x,
+            "y": self.y,
+            "p_x_better": self.p_x_better,
+            "ci": None if self.ci is None else list(self.ci),
+        }
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_CHECKPOINTS",
     "TrainConfig",
     "apply_set",
+    "check_out_dir",
     "parse_checkpoints",
     "parse_env_kwargs",
     "parse_env_params",
@@ -188,6 +190,19 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[float]]]:
     return axes
 
 
+def check_out_dir(path: str | Path, option: str) -> Path:
+    """A folder to write into: it may exist (as a folder) or not yet; anything else is a ConfigError."""
+    path = Path(path)
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ConfigError(f"{option} '{path}': '{p}' is a file, not a folder", "choose a folder")
+            if not os.access(p, os.W_OK):
+                raise ConfigError(f"{option} '{path}': '{p}' is not writable")
+            break
+    return path
+
+
 def parse_checkpoints(text: str) -> tuple[int, ...]:
     try:
         pcts = sorted({int(p) for p in text.replace(" ", "").split(",") if p})
@@ -228,9 +243,11 @@ def resolve(
     from simrl.envs.params import make_sampler
     from simrl.envs.vec import check_env_kwargs, param_space
     from simrl.experiments.kinds import kind_for_algo
+    from simrl.utils.device import check_device
 
     kind = kind_for_algo(algo)
     algo = algo.lower()
+    check_device(device)
     space = param_space(env_id)  # raises for an unknown env id
     hp = kind.resolve_hyperparams(
         algo,

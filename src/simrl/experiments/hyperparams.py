@@ -40,13 +40,23 @@ def preset_path(algo: str) -> Path:
     return Path(str(resources.files("simrl") / "configs" / f"{algo}.yaml"))
 
 
-def zoo_blocks(doc: Any, env_id: str, origin: str) -> dict[str, Any]:
-    """Merge a zoo-layout document's ``default:`` and ``<env_id>:`` blocks (or take a flat mapping)."""
+def zoo_blocks(doc: Any, env_id: str, origin: str, *, strict: bool = False) -> dict[str, Any]:
+    """Merge a zoo-layout document's ``default:`` and ``<env_id>:`` blocks (or take a flat mapping).
+
+    ``strict`` (a file the user gave): a document with neither block is a ConfigError naming the ids it
+    holds, rather than silently nothing.
+    """
     if doc is None:
         return {}
     if not isinstance(doc, dict):
         raise ConfigError(f"{origin} must be a mapping of hyper-parameters, got {type(doc).__name__}")
     if "default" in doc or env_id in doc or any(_ENV_ID.search(str(k)) for k in doc):
+        if strict and "default" not in doc and env_id not in doc:
+            held = ", ".join(str(k) for k in doc)
+            raise ConfigError(
+                f"{origin} has no block for {env_id} and no default block (it holds: {held})",
+                f"add a '{env_id}:' or 'default:' block",
+            )
         merged: dict[str, Any] = {}
         for key in ("default", env_id):
             block = doc.get(key) or {}

@@ -66,8 +66,11 @@ def record(
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     out = out or default_output(target, checkpoint)
-    if out.suffix.lower() != ".mp4":
+    if out.suffix.lower() != ".mp4" or out.is_dir():
         raise ConfigError(f"--out must name an .mp4 file, got '{out}'", "the gif is written beside it")
+    from simrl.experiments.config import check_out_dir
+
+    check_out_dir(out.parent, "--out")
     groups = []
     for label, which in _which_models(target, checkpoint):
         t = resolve_target(

@@ -242,6 +242,12 @@ def compute_comparison(
     names = [str(d.resolve()) for d in run_dirs]
     if len(set(names)) != len(names):
         raise ConfigError("the same run folder is given twice")
+    envs: dict[str, int] = {}
+    for r in runs:
+        envs[r.config.env_id] = envs.get(r.config.env_id, 0) + 1
+    if len(envs) > 1:
+        held = ", ".join(f"{e} ({n} run{'s' * (n > 1)})" for e, n in envs.items())
+        raise SimrlError(f"compare needs runs of one env, got {held}", "compare each env's runs separately")
     groups = group_runs(runs, group_by or None)
     if grid and len(groups) < 2:
         raise SimrlError(
@@ -253,16 +259,17 @@ def compute_comparison(
     scores = {g: np.array([r.final.mean() for r in rs]) for g, rs in groups.items()}
     for g, rs in groups.items():
         agg = aggregate(scores[g], rng=BOOT_SEED)
+        one = len(rs) < 2  # resampling one run gives it back every time: no interval to speak of
         table.append(
             GroupStats(
                 group=g,
                 runs=tuple(str(r.dir) for r in rs),
                 iqm=agg["iqm"],
-                iqm_ci=(agg["iqm_ci"][0], agg["iqm_ci"][1]),
+                iqm_ci=None if one else (agg["iqm_ci"][0], agg["iqm_ci"][1]),
                 mean=agg["mean"],
-                mean_ci=(agg["mean_ci"][0], agg["mean_ci"][1]),
+                mean_ci=None if one else (agg["mean_ci"][0], agg["mean_ci"][1]),
                 median=agg["median"],
-                median_ci=(agg["median_ci"][0], agg["median_ci"][1]),
+                median_ci=None if one else (agg["median_ci"][0], agg["median_ci"][1]),
                 n_runs=agg["n_runs"],
                 warning=f"only {len(rs)} run(s): too few for a trustworthy CI" if len(rs) < FEW_RUNS else None,
             )
@@ -272,7 +279,8 @@ def compute_comparison(
     for i, a in enumerate(labels):
         for b in labels[i + 1 :]:
             poi = probability_of_improvement(scores[a], scores[b], rng=BOOT_SEED)
-            pairs.append(PairResult(a, b, poi["p"], (poi["ci"][0], poi["ci"][1])))
+            ci = None if min(len(scores[a]), len(scores[b])) < 2 else (poi["ci"][0], poi["ci"][1])
+            pairs.append(PairResult(a, b, poi["p"], ci))
 
     curves = {}
     for g, rs in groups.items():
@@ -300,6 +308,12 @@ def compute_comparison(
         profiles=profiles,
         robustness=_compare_grid(groups, grid, device) if grid else None,
     )
+
+
+def _with_ci(value: float, ci: tuple[float, float] | None) -> str:
+    from simrl.evaluation import report as page
+
+    return page.format_ci(value, *ci) if ci is not None else f"{page.format_value(value)} (one run: no CI)"
 
 
 def write_comparison(comparison: Comparison, out: Path) -> Path:
@@ -332,7 +346,7 @@ def render_comparison(comparison: Comparison, out: Path) -> Path:
         [
             g.group,
             len(g.runs),
-            page.format_ci(g.iqm, *g.iqm_ci),
+            _with_ci(g.iqm, g.iqm_ci),
             page.format_value(g.mean),
             page.format_value(g.median),
             g.warning or "",
@@ -344,7 +358,7 @@ def render_comparison(comparison: Comparison, out: Path) -> Path:
         blocks.append(
             page.Table(
                 ["X", "Y", "P(X > Y) [95% CI]"],
-                [[p.x, p.y, page.format_ci(p.p_x_better, *p.ci)] for p in comparison.pairs],
+                [[p.x, p.y, _with_ci(p.p_x_better, p.ci)] for p in comparison.pairs],
             )
         )
     blocks.append(

@@ -29,7 +29,7 @@ class SB3Kind:
         hp = zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
         check_keys(algo, hp, f"configs/{algo}.yaml")
         if file is not None:
-            extra = zoo_blocks(read_yaml(file, "hyper-parameter file"), env_id, str(file))
+            extra = zoo_blocks(read_yaml(file, "hyper-parameter file"), env_id, str(file), strict=True)
             check_keys(algo, extra, str(file))
             hp.update(extra)
         if overrides:

@@ -61,7 +61,9 @@ def resolve_target(
     from simrl.envs.vec import check_env_kwargs, param_space
     from simrl.experiments.kinds import get_kind, kind_of_file
     from simrl.experiments.training import load_run_config
+    from simrl.utils.device import check_device
 
+    check_device(device)
     hyperparams = None
     base_params: dict[str, Any] = {}
     base_kwargs: dict[str, Any] = {}

@@ -6,9 +6,11 @@ activations by name (``tanh``), action noise as ``noise_type``/``noise_std``; no
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -151,6 +153,76 @@ def check_types(name: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Valid values of numeric hyper-parameters: (low, high, low included, high included). SB3 checks few of
+# them and trains on with NaN losses (batch_size 0) or a silently meaningless run (gamma 2).
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "learning_rate": (0.0, math.inf, False, False),
+    "batch_size": (1, math.inf, True, False),
+    "buffer_size": (1, math.inf, True, False),
+    "n_steps": (1, math.inf, True, False),
+    "n_epochs": (1, math.inf, True, False),
+    "learning_starts": (0, math.inf, True, False),
+    "gamma": (0.0, 1.0, True, True),
+    "gae_lambda": (0.0, 1.0, True, True),
+    "tau": (0.0, 1.0, False, True),
+    "clip_range": (0.0, math.inf, False, False),
+    "clip_range_vf": (0.0, math.inf, False, False),
+    "vf_coef": (0.0, math.inf, True, False),
+    "max_grad_norm": (0.0, math.inf, False, False),
+    "policy_delay": (1, math.inf, True, False),
+    "target_policy_noise": (0.0, math.inf, True, False),
+    "target_noise_clip": (0.0, math.inf, True, False),
+    "target_update_interval": (1, math.inf, True, False),
+    "top_quantiles_to_drop_per_net": (0, math.inf, True, False),
+    "target_kl": (0.0, math.inf, False, False),
+    "noise_std": (0.0, math.inf, True, False),
+    "rms_prop_eps": (0.0, math.inf, False, False),
+}
+
+
+def check_ranges(hyperparams: dict[str, Any]) -> None:
+    """Reject numbers outside their valid range (``gamma: 2``, ``batch_size: 0``) and layer widths below 1.
+
+    Raises:
+        ConfigError: naming the key, the value and the range.
+    """
+    for key, value in hyperparams.items():
+        if key in RANGES and isinstance(value, int | float) and not isinstance(value, bool):
+            lo, hi, lo_in, hi_in = RANGES[key]
+            ok = (lo <= value if lo_in else lo < value) and (value <= hi if hi_in else value < hi)
+            if not ok or not math.isfinite(value):
+                low, high = "[" if lo_in else "(", "]" if hi_in else ")"
+                span = f"{low}{lo:g}, {'inf' if math.isinf(hi) else f'{hi:g}'}{high}"
+                raise ConfigError(f"hyper-parameter '{key}' must lie in {span}, got {value:g}")
+        if key in ("learning_rate", "clip_range") and isinstance(value, str) and value.startswith("lin_"):
+            with contextlib.suppress(ValueError):
+                if not float(value[4:]) > 0:
+                    raise ConfigError(f"hyper-parameter '{key}' must start above 0, got '{value}'")
+    steps = hyperparams.get("gradient_steps")
+    if isinstance(steps, int) and not isinstance(steps, bool) and steps < 1 and steps != -1:
+        raise ConfigError(f"hyper-parameter 'gradient_steps' must be at least 1 (or -1), got {steps}")
+    freq = hyperparams.get("train_freq")
+    first = freq[0] if isinstance(freq, list | tuple) and freq else freq
+    if isinstance(first, int) and not isinstance(first, bool) and first < 1:
+        raise ConfigError(f"hyper-parameter 'train_freq' must be at least 1, got {freq}")
+    policy_kwargs = hyperparams.get("policy_kwargs")
+    if isinstance(policy_kwargs, dict) and "net_arch" in policy_kwargs:
+        _check_net_arch(policy_kwargs["net_arch"])
+
+
+def _check_net_arch(arch: Any) -> None:
+    """``[64, 64]`` or ``{pi: [...], vf|qf: [...]}``, every width a positive integer."""
+    layers = arch.values() if isinstance(arch, dict) else [arch]
+    for widths in layers:
+        if not isinstance(widths, list) or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths
+        ):
+            raise ConfigError(
+                f"policy_kwargs.net_arch must list layer widths of at least 1, got {arch}",
+                "e.g. [64, 64] or {pi: [64, 64], qf: [256, 256]}",
+            )
+
+
 def _schedule(key: str, value: Any) -> Any:
     from stable_baselines3.common.utils import LinearSchedule
 
@@ -184,7 +256,9 @@ def _policy_kwargs(value: Any) -> dict[str, Any]:
 def build_kwargs(name: str, hyperparams: dict[str, Any], n_actions: int) -> dict[str, Any]:
     """Constructor keyword arguments for ``name`` from plain hyper-parameters (zoo keys removed)."""
     check_keys(name, hyperparams, "the resolved configuration")
-    kwargs = {k: v for k, v in check_types(name, hyperparams).items() if k not in ZOO_KEYS}
+    checked = check_types(name, hyperparams)
+    check_ranges(checked)
+    kwargs = {k: v for k, v in checked.items() if k not in ZOO_KEYS}
     for key in ("learning_rate", "clip_range", "clip_range_vf"):
         if key in kwargs and kwargs[key] is not None:
             kwargs[key] = _schedule(key, kwargs[key])
