@@ -95,8 +95,10 @@ def start(config: TrainConfig, *, out: str | Path = "runs", name: str | None = N
     from simrl.errors import ConfigError
     from simrl.experiments.training import start as start_run
 
-    if name is not None and (not name or "/" in name or name in (".", "..")):
-        raise ConfigError(f"--name '{name}' is not a folder name")
+    if name is not None and (
+        not name or "/" in name or name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name)
+    ):
+        raise ConfigError(f"--name {name!r} is not a folder name", "no '/', no control characters")
     return start_run(config, Path(out), name, command or f"simrl.api.start({config.algo!r}, {config.env_id!r})")
 
 

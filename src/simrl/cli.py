@@ -302,7 +302,9 @@ def report(
 ) -> None:
     """Write RUN_DIR/plots/*.png and RUN_DIR/report.html (one self-contained page)."""
     from simrl.experiments.reporting import report as make_report
+    from simrl.utils.device import check_device
 
+    check_device(device)
     r = make_report(run_dir, video=video, device=device)
     m = r["metrics"]
     c = _console()
@@ -330,9 +332,11 @@ def compare(
 
     from simrl.experiments import config as cfg
     from simrl.experiments.reporting import compare as make_compare
+    from simrl.utils.device import check_device
 
     axes = cfg.parse_grid(grid) if grid else None
     cfg.check_out_dir(out, "--out")
+    check_device(device)
     r = make_compare(run_dirs, group_by=group_by, out=out, grid=axes, device=device)
     t = Table(title="final evaluation return per group (one score per run)")
     for col in ("group", "runs", "IQM [95% CI]", "mean", "median"):

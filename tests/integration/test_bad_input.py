@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .conftest import run_subprocess, snapshot
@@ -332,3 +334,174 @@ def test_compare_refuses_runs_of_different_envs(cli, sac_run, cartpole_run, tmp_
     check_one_line_error(r)
     assert "simrl/Pendulum-v0 (1 run)" in r.err and "CartPole-v1 (1 run)" in r.err
     assert snapshot(tmp_path) == before
+
+
+# ------------------------------------------------------------------ every other subcommand
+def _corrupt_copy(run: Path, dest: Path, what: str) -> Path:
+    """A copy of a finished run with one thing broken."""
+    shutil.copytree(run, dest)
+    if what == "config.yaml":
+        (dest / "config.yaml").write_text("algo: [sac\n")
+    elif what == "config.yaml of another shape":
+        (dest / "config.yaml").write_text("- just\n- a list\n")
+    elif what == "config.yaml with an unknown key":
+        (dest / "config.yaml").write_text((dest / "config.yaml").read_text() + "colour: red\n")
+    elif what == "meta.json":
+        (dest / "meta.json").write_text("{not json")
+    elif what == "empty meta.json":
+        (dest / "meta.json").write_text("")
+    elif what == "evaluations.npz":
+        _truncate(dest / "evaluations.npz")
+    elif what == "empty evaluations.npz":
+        (dest / "evaluations.npz").write_bytes(b"")
+    elif what == "random_baseline.npz":
+        (dest / "random_baseline.npz").write_text("garbage")
+    elif what == "no random_baseline.npz":
+        (dest / "random_baseline.npz").unlink()
+    elif what == "best_model.zip":
+        (dest / "best_model.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    elif what == "a pickled evaluations.npz":
+        np.savez(dest / "evaluations.npz", timesteps=np.array([object()], dtype=object))
+    else:
+        raise AssertionError(what)
+    return dest
+
+
+BROKEN = [
+    "config.yaml",
+    "config.yaml of another shape",
+    "config.yaml with an unknown key",
+    "meta.json",
+    "empty meta.json",
+    "evaluations.npz",
+    "empty evaluations.npz",
+    "random_baseline.npz",
+    "no random_baseline.npz",
+    "a pickled evaluations.npz",
+]
+
+
+@pytest.mark.parametrize("what", BROKEN)
+def test_report_of_a_broken_run(cli, sac_run, tmp_path, what):
+    run = _corrupt_copy(sac_run, tmp_path / "run", what)
+    before = snapshot(tmp_path)
+    check_one_line_error(cli("report", run))
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("what", ["config.yaml", "meta.json", "config.yaml with an unknown key", "best_model.zip"])
+def test_eval_and_record_of_a_broken_run(cli, sac_run, tmp_path, what):
+    run = _corrupt_copy(sac_run, tmp_path / "run", what)
+    before = snapshot(tmp_path)
+    check_one_line_error(cli("eval", run))
+    check_one_line_error(cli("record", run, "--out", tmp_path / "v.mp4"))
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("what", ["config.yaml", "config.yaml of another shape", "meta.json", "empty meta.json"])
+def test_resume_and_compare_of_a_broken_run(cli, sac_run, tmp_path, what):
+    run = _unfinished_copy(sac_run, tmp_path / "src")
+    run = _corrupt_copy(run, tmp_path / "run", what)
+    before = snapshot(tmp_path)
+    check_one_line_error(cli("resume", run))
+    check_one_line_error(cli("compare", run, sac_run, "--out", tmp_path / "cmp"))
+    assert snapshot(tmp_path) == before
+
+
+OTHER_CASES = {
+    "report: missing folder": ["report", "{missing}"],
+    "report: a file": ["report", "{run}/best_model.zip"],
+    "report: a folder that is not a run": ["report", "{empty}"],
+    "report: bad device": ["report", "{run}", "--device", "toaster"],
+    "report: unknown option": ["report", "{run}", "--bogus"],
+    "record: unknown checkpoint": ["record", "{run}", "--checkpoint", "37"],
+    "record: checkpoint that is not one": ["record", "{run}", "--checkpoint", "newest"],
+    "record: zero episodes": ["record", "{run}", "--episodes", "0"],
+    "record: out not an mp4": ["record", "{run}", "--out", "{tmp}/v.avi"],
+    "record: unknown env": ["record", "{run}", "--env", "Nope-v9"],
+    "record: parameter out of bounds": ["record", "{run}", "--env-param", "mass=100"],
+    "record: env without rgb frames": [
+        "record",
+        "{run}",
+        "--env",
+        "simrl/Pendulum-v0",
+        "--env-kwarg",
+        "render_mode=human",
+    ],
+    "record: missing target": ["record", "{missing}"],
+    "compare: no runs": ["compare"],
+    "compare: the same run twice": ["compare", "{run}", "{run}"],
+    "compare: a folder that is not a run": ["compare", "{run}", "{empty}"],
+    "compare: unknown --group-by key": ["compare", "{run}", "--group-by", "colour"],
+    "compare: --grid of one group": ["compare", "{run}", "--grid", "mass=0.5:1:2"],
+    "compare: --grid that does not parse": ["compare", "{run}", "--grid", "mass=0.5"],
+    "compare: bad device": ["compare", "{run}", "--device", "cuda7"],
+    "eval: negative episodes": ["eval", "{run}", "--episodes", "-3"],
+    "eval: --grid with three axes": [
+        "eval",
+        "{run}",
+        "--grid",
+        "mass=1:2:2",
+        "--grid",
+        "length=1:2:2",
+        "--grid",
+        "gravity=9:10:2",
+    ],
+    "eval: --grid out of bounds": ["eval", "{run}", "--grid", "mass=0.01:100:3"],
+    "eval: --grid with N 0": ["eval", "{run}", "--grid", "mass=1:2:0"],
+    "eval: --grid naming a parameter twice": ["eval", "{run}", "--grid", "mass=1:2:2", "--grid", "mass=1:3:2"],
+    "eval: --grid of a parameter the env lacks": ["eval", "{run}", "--grid", "colour=1:2:2"],
+    "eval: a model.zip without --env": ["eval", "{tmp}/plain.zip"],
+    "eval: bad device": ["eval", "{run}", "--device", "toaster"],
+    "eval: unknown algorithm for a model.zip": ["eval", "{run}/best_model.zip", "--algo", "dqnx"],
+    "resume: missing folder": ["resume", "{missing}"],
+    "resume: a file": ["resume", "{run}/best_model.zip"],
+    "envs: an extra argument": ["envs", "extra"],
+    "envs: unknown option": ["envs", "--bogus"],
+    "demo: negative seed": ["demo", "--seed", "-1", "--out", "{tmp}/runs"],
+    "demo: --out through a file": ["demo", "--out", "{file}/runs"],
+    "demo: unknown option": ["demo", "--bogus"],
+    "play: no Box actions": ["play", "CartPole-v1", "--frames", "1"],
+    "play: zero scale": ["play", "simrl/Pendulum-v0", "--scale", "0", "--frames", "1"],
+    "play: negative frames": ["play", "simrl/Pendulum-v0", "--frames", "-1"],
+    "top level: torch threads 0": ["--torch-threads", "0", "envs"],
+    "top level: unknown command": ["fly"],
+    "train: a name that climbs out of --out": [*TRAIN, "--out", "{tmp}/runs", "--name", "../escape"],
+    "train: a name with a newline": [*TRAIN, "--out", "{tmp}/runs", "--name", "a\nb"],
+    "train: a name with a control character": [*TRAIN, "--out", "{tmp}/runs", "--name", "a\x1bb"],
+    "train: an empty name": [*TRAIN, "--out", "{tmp}/runs", "--name", ""],
+    "train: --randomize-from a missing file": [*TRAIN, "--out", "{tmp}/runs", "--randomize-from", "{missing}"],
+    "train: --randomize-from a file of junk": [*TRAIN, "--out", "{tmp}/runs", "--randomize-from", "{file}"],
+    "train: eval episodes 0": [*TRAIN, "--out", "{tmp}/runs", "--eval-episodes", "0"],
+    "train: eval freq 0": [*TRAIN, "--out", "{tmp}/runs", "--eval-freq", "0"],
+    "train: negative seed": [*TRAIN, "--out", "{tmp}/runs", "--seed", "-4"],
+    "train: an empty hyper-parameter file that is a list": [*TRAIN, "--out", "{tmp}/runs", "--hyperparams", "{list}"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(OTHER_CASES))
+def test_every_subcommand_refuses_its_mistakes_in_one_line(cli, sac_run, tmp_path, case):
+    from stable_baselines3 import SAC
+
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a-file").write_text("junk")
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    shutil.copy(sac_run / "best_model.zip", tmp_path / "plain.zip")
+    with zipfile.ZipFile(tmp_path / "plain.zip") as z:  # a zip without simrl.json: no env recorded
+        members = {n: z.read(n) for n in z.namelist() if n != "simrl.json"}
+    with zipfile.ZipFile(tmp_path / "plain.zip", "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    assert SAC  # the plain zip stays an SB3 model
+    fill = {
+        "run": sac_run,
+        "missing": tmp_path / "missing",
+        "empty": tmp_path / "empty",
+        "tmp": tmp_path,
+        "file": tmp_path / "a-file",
+        "list": tmp_path / "list.yaml",
+    }
+    args = [a.format(**fill) for a in OTHER_CASES[case]]
+    before, run_before = snapshot(tmp_path), snapshot(sac_run)
+    check_one_line_error(cli(*args))
+    assert snapshot(tmp_path) == before and snapshot(sac_run) == run_before
