@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import zipfile
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from .conftest import run_subprocess, snapshot
 
@@ -189,6 +191,58 @@ def test_eval_of_a_file_that_is_not_a_model(cli, tmp_path):
     junk = tmp_path / "model.zip"
     junk.write_text("not a zip")
     check_one_line_error(cli("eval", junk, "--env", "simrl/Pendulum-v0"))
+
+
+def _with_members(src: Path, dst: Path, members: dict[str, str | bytes | None]) -> Path:
+    """A copy of the zip ``src`` at ``dst`` with ``members`` replaced (None: removed)."""
+    with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, "w") as b:
+        for name in a.namelist():
+            if name not in members:
+                b.writestr(name, a.read(name))
+        for name, content in members.items():
+            if content is not None:
+                b.writestr(name, content)
+    return dst
+
+
+def _pickled_list() -> bytes:
+    buf = io.BytesIO()
+    torch.save([1, 2, 3], buf)
+    return buf.getvalue()
+
+
+# Zips whose members have the right names and the wrong content; the foreign ones lack simrl.json.
+MALFORMED_MODELS = {
+    "data is a JSON array": {"data": "[1, 2]"},
+    "data is a JSON string": {"data": '"model"'},
+    "data is JSON null": {"data": "null"},
+    "data without its keys (foreign)": {"data": "{}", "simrl.json": None},
+    "counter of the wrong type": "num_timesteps",
+    "policy_kwargs not base64 (foreign)": "policy_kwargs",
+    "simrl.json is a JSON array": {"simrl.json": "[]"},
+    "simrl.json hyperparams not a mapping": {"simrl.json": '{"algo": "sac", "hyperparams": [1]}'},
+    "policy.pth is garbage": {"policy.pth": b"not a tensor file"},
+    "policy.pth holds a list": {"policy.pth": _pickled_list()},
+    "optimizer state is garbage": {"actor.optimizer.pth": b"\x00" * 64},
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED_MODELS))
+def test_eval_of_a_malformed_model_zip(cli, sac_run, tmp_path, case):
+    src = sac_run / "best_model.zip"
+    members = MALFORMED_MODELS[case]
+    if isinstance(members, str):  # a field of data
+        with zipfile.ZipFile(src) as a:
+            data = json.loads(a.read("data"))
+        if members == "num_timesteps":
+            members = {"data": json.dumps({**data, "num_timesteps": "many"})}
+        else:
+            data["policy_kwargs"] = {":type:": "<class 'dict'>", ":serialized:": "not base64!"}
+            members = {"data": json.dumps(data), "simrl.json": None}
+    model = _with_members(src, tmp_path / "model.zip", members)
+    before = snapshot(tmp_path)
+    check_one_line_error(cli("eval", model, "--env", "simrl/Pendulum-v0", "--episodes", "1"))
+    assert snapshot(tmp_path) == before
 
 
 def test_eval_with_mismatched_env(cli, sac_run):

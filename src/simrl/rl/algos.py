@@ -1,7 +1,8 @@
 """Algorithms by name, and YAML hyper-parameters turned into SB3 constructor arguments.
 
 Presets follow rl-zoo's layout but hold only plain YAML: schedules are written ``lin_3e-4``,
-activations by name (``tanh``), action noise as ``noise_type``/``noise_std``; nothing is ``eval``-ed.
+activations, optimizers and feature extractors by name (``activation_fn: tanh``, ``optimizer_class:
+rmsprop``), action noise as ``noise_type``/``noise_std``; nothing is ``eval``-ed.
 """
 
 from __future__ import annotations
@@ -73,6 +74,28 @@ ACTIVATIONS = {
     "leaky_relu": nn.LeakyReLU,
     "gelu": nn.GELU,
     "silu": nn.SiLU,
+    "selu": nn.SELU,
+    "mish": nn.Mish,
+    "softplus": nn.Softplus,
+    "sigmoid": nn.Sigmoid,
+}
+# The classes a policy_kwargs key may name in plain YAML (``activation_fn: relu``), each by the path
+# (``module.qualname``) a pickle names it with: model files from plain SB3 are read back through this
+# table (rl/sb3_fields.py), and nothing outside it. Paths: SB3 is imported only when a model is built.
+POLICY_CLASSES: dict[str, dict[str, str]] = {
+    "activation_fn": {name: f"{cls.__module__}.{cls.__qualname__}" for name, cls in ACTIVATIONS.items()},
+    "optimizer_class": {
+        "adam": "torch.optim.adam.Adam",
+        "adamw": "torch.optim.adamw.AdamW",
+        "rmsprop": "torch.optim.rmsprop.RMSprop",
+        "sgd": "torch.optim.sgd.SGD",
+        "rmsprop_tf_like": "stable_baselines3.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike",
+    },
+    "features_extractor_class": {
+        "flatten": "stable_baselines3.common.torch_layers.FlattenExtractor",
+        "nature_cnn": "stable_baselines3.common.torch_layers.NatureCNN",
+        "combined": "stable_baselines3.common.torch_layers.CombinedExtractor",
+    },
 }
 
 
@@ -244,13 +267,21 @@ def _policy_kwargs(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"policy_kwargs must be a mapping, got '{value}'")
     out = dict(value)
-    act = out.get("activation_fn")
-    if act is not None:
-        try:
-            out["activation_fn"] = ACTIVATIONS[str(act).lower()]
-        except KeyError:
-            raise ConfigError(f"unknown activation_fn '{act}'", f"choose one of: {', '.join(ACTIVATIONS)}") from None
+    for key, paths in POLICY_CLASSES.items():
+        name = out.get(key)
+        if name is None:
+            continue
+        if str(name).lower() not in paths:
+            raise ConfigError(f"unknown {key} '{name}'", f"choose one of: {', '.join(paths)}")
+        out[key] = resolve_class(paths[str(name).lower()])
     return out
+
+
+@functools.cache
+def resolve_class(path: str) -> type:
+    """The class at ``module.qualname`` (a path from :data:`POLICY_CLASSES`)."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def build_kwargs(name: str, hyperparams: dict[str, Any], n_actions: int) -> dict[str, Any]:
@@ -307,7 +338,8 @@ def build_model(
             if not for_training:  # a model built to act: rollout sizing warnings do not apply
                 warnings.filterwarnings("ignore", message=".*mini-batch size.*", category=UserWarning)
             return algo_class(name)(policy, env, seed=seed, device=device, verbose=0, **kwargs)
-    except (TypeError, ValueError, AssertionError, KeyError) as e:
+    # RuntimeError: torch refusing a layer size (``net_arch: [-1]``) or its memory
+    except (TypeError, ValueError, AssertionError, KeyError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(
             f"{name} rejected the hyper-parameters: {first}", "check the preset, --hyperparams file and --set values"
