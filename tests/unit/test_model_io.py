@@ -117,7 +117,7 @@ def test_hand_made_pickle_is_what_it_claims():
 
 def test_safe_pickle_reads_cloudpickled_classes_as_names():
     blob = cloudpickle.dumps({"activation_fn": nn.ReLU, "net_arch": {"pi": [64], "qf": (8, 8)}, "x": 1.5})
-    value = safe_pickle.loads(blob, {"torch.nn.modules.activation.ReLU"})
+    value = safe_pickle.read_data(blob, {"torch.nn.modules.activation.ReLU"})
     assert value == {
         "activation_fn": safe_pickle.Ref("torch.nn.modules.activation", "ReLU"),
         "net_arch": {"pi": [64], "qf": (8, 8)},
@@ -130,7 +130,7 @@ def test_safe_pickle_refuses_names_outside_the_allow_list_without_importing(tmp_
     (tmp_path / "simrl_evil_unit.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Act: pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(safe_pickle.Refused) as e:
-        safe_pickle.loads(pickle_naming("simrl_evil_unit", "Act"), {"torch.nn.modules.activation.ReLU"})
+        safe_pickle.read_data(pickle_naming("simrl_evil_unit", "Act"), {"torch.nn.modules.activation.ReLU"})
     assert e.value.name == "simrl_evil_unit.Act"
     assert not marker.exists() and "simrl_evil_unit" not in sys.modules
 
@@ -147,7 +147,7 @@ def test_safe_pickle_refuses_code_before_unpickling(tmp_path):
     target = tmp_path / "made"
     blob = cloudpickle.dumps({"activation_fn": _Payload(target)})
     with pytest.raises(safe_pickle.Refused, match=r"REDUCE with os\.makedirs"):
-        safe_pickle.loads(blob, {"os.makedirs"})  # even an allowed name is never called
+        safe_pickle.read_data(blob, {"os.makedirs"})  # even an allowed name is never called
     assert not target.exists()
     pickle.loads(blob)  # the payload is live: a plain unpickle runs it
     assert target.is_dir()

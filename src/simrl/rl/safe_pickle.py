@@ -2,7 +2,7 @@
 
 SB3 cloudpickles the ``data`` fields that hold classes (``policy_kwargs={"activation_fn": nn.ReLU}``,
 ``policy_class``). An importable class is pickled by reference, as a module and a name, so such a
-pickle is data plus names. :func:`loads` reads only that: a pickle with an opcode that calls, builds
+pickle is data plus names. :func:`read_data` reads only that: a pickle with an opcode that calls, builds
 or extends something (REDUCE, BUILD, NEWOBJ, INST, OBJ, EXT*, PERSID, buffers) is refused before it
 is unpickled, a name outside the caller's allow-list is refused where the unpickler meets it, and an
 allowed name comes back as a :class:`Ref`, so not even its module is imported.
@@ -113,7 +113,7 @@ class _NamesOnly(pickle.Unpickler):
         raise Refused("a persistent reference")
 
 
-def loads(blob: bytes, allowed: Collection[str]) -> Any:
+def read_data(blob: bytes, allowed: Collection[str]) -> Any:
     """The value pickled in ``blob``, with every global it names as a :class:`Ref`.
 
     ``allowed`` holds the globals (``torch.nn.modules.activation.ReLU``) the pickle may name.

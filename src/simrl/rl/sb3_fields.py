@@ -77,10 +77,10 @@ def _policy_kwargs(path: Path, entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _unpickle(path: Path, field: str, entry: Any, allowed: dict[str, Any], hint: str) -> Any:
-    """The pickle in a ``data`` field, read with :func:`safe_pickle.loads`; refusals name the class."""
+    """The pickle in a ``data`` field, read with :func:`safe_pickle.read_data`; refusals name the class."""
     try:
         blob = base64.b64decode(entry[":serialized:"], validate=True)
-        return safe_pickle.loads(blob, allowed)
+        return safe_pickle.read_data(blob, allowed)
     except safe_pickle.Refused as e:
         raise CheckpointError(
             f"model file '{path}': {_culprit(field, entry, e, allowed)}, which simrl does not load",
