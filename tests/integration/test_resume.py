@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -143,6 +144,27 @@ def test_sigkill_after_first_checkpoint_then_resume(tmp_path):
     assert model.num_timesteps == 2000
     with np.load(run / "checkpoints" / "100" / "replay_buffer.npz", allow_pickle=False) as buf:
         assert buf["observations"].shape[0] == 2000
+
+
+def test_resume_of_a_run_killed_before_its_random_baseline(cli, sac_run, tmp_path):
+    """A kill between meta.json and random_baseline.npz (before any training): resume writes the baseline."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "command.txt"):
+        shutil.copy(sac_run / name, run / name)
+    meta = json.loads((sac_run / "meta.json").read_text())
+    for key in ("random_mean_reward", "last_checkpoint", "best_mean_reward", "last_mean_reward"):
+        del meta[key]
+    meta.update(status="running", timesteps_done=0, finished=None)
+    (run / "meta.json").write_text(json.dumps(meta))
+    r = cli("resume", run)
+    assert r.code == 0, r.err
+    with np.load(sac_run / "random_baseline.npz") as a, np.load(run / "random_baseline.npz") as b:
+        np.testing.assert_array_equal(a["results"], b["results"])
+    done = json.loads((run / "meta.json").read_text())
+    assert done["status"] == "done"
+    assert done["random_mean_reward"] == json.loads((sac_run / "meta.json").read_text())["random_mean_reward"]
+    assert_same_model(sac_run / "checkpoints/100/model.zip", run / "checkpoints/100/model.zip")
 
 
 def test_training_on_parameter_samples_keeps_a_copy_and_resumes_exactly(cli, tmp_path):

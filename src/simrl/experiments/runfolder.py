@@ -43,6 +43,8 @@ CONFIG, META, COMMAND, LOCK = "config.yaml", "meta.json", "command.txt", ".lock"
 EVALUATIONS, BASELINE, CHECKPOINTS = "evaluations.npz", "random_baseline.npz", "checkpoints"
 STATE, CHECKPOINT_EVAL = "state.json", "eval.npz"
 DEFAULT_KIND = "sb3"  # run folders written before kinds existed
+# Files of the run folder that only the process training it (holding its lock) writes, besides best_*.
+_TRAINING_FILES = (CONFIG, COMMAND, META, EVALUATIONS, BASELINE, "progress.csv")
 # Files every checkpoint of a run written before state.json listed its files holds.
 _LEGACY_FILES = ("model.zip",)
 
@@ -199,6 +201,9 @@ class RunFolder:
     def save_baseline(self, result: EvalResult) -> None:
         result.save(self.path / BASELINE)
 
+    def has_baseline(self) -> bool:
+        return (self.path / BASELINE).is_file()
+
     def read_baseline(self) -> np.ndarray:
         try:
             return read_npz(self.path / BASELINE, ("results",))["results"]
@@ -255,12 +260,18 @@ class RunFolder:
         return out
 
     def clean_partial(self) -> None:
-        """Remove temporary folders a crash left behind."""
+        """Remove what a crash left half-written: temporary checkpoint folders, and the temporary files
+        (``.<name>.*.tmp``, ``atomic.write_bytes``) of the files only training writes; other commands'
+        files in the folder (report.html, plots, ...) are not the lock holder's to touch."""
         root = self.path / CHECKPOINTS
         if root.is_dir():
             for p in root.iterdir():
                 if p.name.startswith("."):
                     shutil.rmtree(p, ignore_errors=True)
+        for p in self.path.glob(".*.tmp"):
+            name = p.name[1:].rsplit(".", 2)[0]
+            if p.is_file() and (name in _TRAINING_FILES or name.startswith("best_")):
+                p.unlink(missing_ok=True)
 
     def rewind(self, step: int) -> None:
         """Drop what was logged after ``step`` (a resume from the checkpoint at ``step``; 0: the start)."""

@@ -324,11 +324,7 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
             versions=versions(),
             git_commit=git_commit(),
         )
-        baseline = random_baseline(
-            config.env_id, config.eval_episodes, params=config.env_params, env_kwargs=config.env_kwargs
-        )
-        folder.save_baseline(baseline)
-        run.write_meta(random_mean_reward=baseline.mean)
+        save_random_baseline(run)
         run.logger = _logger(run_dir)
         trainer.set_logger(run.logger)
     except BaseException as e:
@@ -336,6 +332,14 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
         run.close()
         raise
     return run
+
+
+def save_random_baseline(run: Run) -> None:
+    """The random policy on the evaluation seeds: random_baseline.npz and meta's random_mean_reward."""
+    c = run.config
+    baseline = random_baseline(c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.env_kwargs)
+    run.folder.save_baseline(baseline)
+    run.write_meta(random_mean_reward=baseline.mean)
 
 
 def _logger(run_dir: Path) -> Any:
@@ -387,6 +391,8 @@ def resume(run_dir: Path) -> Run:
             resumed_from=cp.pct if cp else None,
             error=None,
         )
+        if not folder.has_baseline():  # killed between meta.json and the baseline, before any training
+            save_random_baseline(run)
         run.logger = _logger(Path(run_dir))
         trainer.set_logger(run.logger)
     except BaseException:
