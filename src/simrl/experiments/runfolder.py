@@ -94,19 +94,32 @@ class RunFolder:
 
     # ------------------------------------------------------------------------------ life cycle
     @classmethod
-    def create(cls, path: Path, config: dict[str, Any], command: str) -> RunFolder:
-        """Make the folder (it must not exist), lock it, write config.yaml and command.txt."""
+    def create(
+        cls, path: Path, config: dict[str, Any], command: str, meta: dict[str, Any], copies: dict[str, Path]
+    ) -> RunFolder:
+        """Make the folder whole (it must not exist) with config.yaml, command.txt, meta.json and the
+        files of ``copies`` (name in the folder -> source), and lock it.
+
+        Everything is written into a temporary folder that is then renamed into place, so a kill at any
+        moment leaves either no run folder or one that ``resume`` can read.
+        """
         path = Path(path)
-        if path.exists():
-            raise ConfigError(f"run folder '{path}' already exists", "choose another --name or --out")
+
+        def fill(tmp: Path) -> None:
+            atomic.write_text(tmp / CONFIG, yaml.safe_dump(config, sort_keys=False))
+            atomic.write_text(tmp / COMMAND, command + "\n")
+            for name, source in copies.items():
+                shutil.copyfile(source, tmp / name)
+            atomic.write_json(tmp / META, meta)
+
         try:
-            path.mkdir(parents=True)
+            atomic.new_dir(path, fill)
+        except FileExistsError:
+            raise ConfigError(f"run folder '{path}' already exists", "choose another --name or --out") from None
         except OSError as e:
             raise ConfigError(f"cannot create run folder '{path}': {e.strerror}") from None
         folder = cls(path)
         folder.lock()
-        atomic.write_text(path / CONFIG, yaml.safe_dump(config, sort_keys=False))
-        atomic.write_text(path / COMMAND, command + "\n")
         return folder
 
     @classmethod

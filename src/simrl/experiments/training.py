@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -294,36 +293,37 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
     """
     trainer = build_trainer(config)  # validates hyper-parameters and env
     run_dir = Path(out) / (name or default_run_name(config))
-    samples = config.param_samples
-    if samples is not None:  # the run keeps its own copy of the samples it trains on
+    copies = {}
+    if config.param_samples is not None:  # the run keeps its own copy of the samples it trains on
+        copies["param_samples.npz"] = Path(config.param_samples)
         config = dataclasses.replace(config, param_samples="param_samples.npz")
+    total, plan = schedule(config.timesteps, trainer.step_unit, config.checkpoints)
+    meta = {
+        "status": "running",
+        "kind": config.kind,
+        "algo": config.algo,
+        "env_id": config.env_id,
+        "seed": config.seed,
+        "timesteps_done": 0,
+        "timesteps_total": total,
+        "timesteps_requested": config.timesteps,
+        "checkpoints": [{"pct": p, "step": s} for p, s in plan],
+        "created": now(),
+        "started": now(),
+        "finished": None,
+        "resumes": 0,
+        "wall_time_s": 0.0,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "updated": now(),
+    }
     try:
-        folder = RunFolder.create(run_dir, config.to_dict(), command)
+        folder = RunFolder.create(run_dir, config.to_dict(), command, meta, copies)
     except BaseException:
         trainer.close()
         raise
-    if samples is not None:
-        shutil.copyfile(samples, run_dir / "param_samples.npz")
-    run = Run(folder, config, trainer, {})
+    run = Run(folder, config, trainer, meta)
     try:
-        run.write_meta(
-            status="running",
-            kind=config.kind,
-            algo=config.algo,
-            env_id=config.env_id,
-            seed=config.seed,
-            timesteps_done=0,
-            timesteps_total=run.total,
-            timesteps_requested=config.timesteps,
-            checkpoints=[{"pct": p, "step": s} for p, s in run.plan],
-            created=now(),
-            started=now(),
-            finished=None,
-            resumes=0,
-            wall_time_s=0.0,
-            versions=versions(),
-            git_commit=git_commit(),
-        )
         save_random_baseline(run)
         run.logger = _logger(run_dir)
         trainer.set_logger(run.logger)

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,31 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+@contextlib.contextmanager
+def new_dir(final: str | Path, fill: Callable[[Path], None]) -> None:
+    """Create the folder ``final`` whole: ``fill`` writes into a temporary folder beside it, which is then
+    renamed into place. Unlike :func:`atomic_dir` it never replaces anything: FileExistsError if
+    ``final`` exists (also when another process made it meanwhile)."""
+    final = Path(final)
+    if final.exists():
+        raise FileExistsError(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, _DIR_MODE)
+    try:
+        fill(tmp)
+        try:
+            os.rename(tmp, final)  # fails on an existing non-empty folder; an empty one is ours to take
+        except OSError as e:
+            if final.exists():
+                raise FileExistsError(final) from e
+            raise
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager
