@@ -535,18 +535,10 @@ OTHER_CASES = {
 
 @pytest.mark.parametrize("case", sorted(OTHER_CASES))
 def test_every_subcommand_refuses_its_mistakes_in_one_line(cli, sac_run, tmp_path, case):
-    from stable_baselines3 import SAC
-
     (tmp_path / "empty").mkdir()
     (tmp_path / "a-file").write_text("junk")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
-    shutil.copy(sac_run / "best_model.zip", tmp_path / "plain.zip")
-    with zipfile.ZipFile(tmp_path / "plain.zip") as z:  # a zip without simrl.json: no env recorded
-        members = {n: z.read(n) for n in z.namelist() if n != "simrl.json"}
-    with zipfile.ZipFile(tmp_path / "plain.zip", "w") as z:
-        for n, data in members.items():
-            z.writestr(n, data)
-    assert SAC  # the plain zip stays an SB3 model
+    _with_members(sac_run / "best_model.zip", tmp_path / "plain.zip", {"simrl.json": None})  # no env recorded
     fill = {
         "run": sac_run,
         "missing": tmp_path / "missing",
