@@ -12,7 +12,7 @@ export SDL_VIDEODRIVER := dummy
 WORKERS ?= 2
 PYTEST_PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: demo test check install install-dev system-deps lint bench clean
+.PHONY: demo test check install install-dev system-deps egl lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -33,16 +33,26 @@ install-dev: $(VENV)/.installed-dev
 
 # The main job: BayesSim's quick preset (infer the pendulum's mass and length from observed
 # trajectories, train PPO on posterior vs uniform randomization, compare; about a minute on 2 cores).
-demo: install
+demo: install egl
 	$(VENV)/bin/simrl bayessim --preset quick
 
-# Debian's chromium for the report's browser test (CI fails that test without it; elsewhere it skips).
+# Debian's chromium for the report's browser test (CI fails that test without it; elsewhere it skips), and
+# EGL for MuJoCo's headless rendering (videos of the MuJoCo tasks; simrl picks MUJOCO_GL=egl without a display).
+EGL_PACKAGES := libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing Debian's chromium for the browser test"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not found and cannot install it: the browser test will be skipped"; fi; }
+	@$(MAKE) --no-print-directory egl
+
+egl:
+	@if command -v dpkg >/dev/null 2>&1 && ! dpkg -s $(EGL_PACKAGES) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's EGL for MuJoCo's headless rendering"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(EGL_PACKAGES) >/dev/null; \
+	  else echo "EGL not found and cannot install it: MuJoCo videos need $(EGL_PACKAGES)"; fi; fi
 
 test: install-dev system-deps
 	$(VENV)/bin/ruff check src tests bench

@@ -52,6 +52,8 @@ def configure(
     hyperparams_file: str | Path | None = None,
     env_params: Mapping[str, float] | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    eval_env_kwargs: Mapping[str, Any] | None = None,
+    vec_env: str | None = None,
     randomize: Mapping[str, tuple[float, float]] | None = None,
     param_samples: str | Path | None = None,
     checkpoints: tuple[int, ...] = DEFAULT_CHECKPOINTS,
@@ -60,6 +62,10 @@ def configure(
     device: str = "auto",
 ) -> TrainConfig:
     """A checked, fully resolved run configuration (presets < ``hyperparams_file`` < ``hyperparams``).
+
+    ``env_kwargs`` go to the env's constructor in training and evaluation, ``eval_env_kwargs`` over them
+    in evaluation only (``{"reset_noise_scale": 0.1}``); ``vec_env`` is ``dummy`` or ``subproc``
+    (default: the preset's ``vec_env``, else ``dummy``).
 
     Raises:
         ConfigError, EnvError: an unknown algorithm, env, key or parameter; a bad value.
@@ -81,6 +87,8 @@ def configure(
         hyperparams=hyperparams,
         env_params=dict(env_params or {}),
         env_kwargs=dict(env_kwargs or {}),
+        eval_env_kwargs=dict(eval_env_kwargs or {}),
+        vec_env=vec_env,
         randomize={k: [float(lo), float(hi)] for k, (lo, hi) in (randomize or {}).items()},
         checkpoints=checkpoints,
         eval_freq=eval_freq,

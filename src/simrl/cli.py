@@ -129,6 +129,13 @@ def train(
     ] = None,
     env_param: ParamOpt = None,
     env_kwarg: KwargOpt = None,
+    eval_env_kwarg: Annotated[
+        list[str] | None,
+        typer.Option(help="Env constructor argument for evaluation only, over --env-kwarg (repeatable)."),
+    ] = None,
+    vec_env: Annotated[
+        str | None, typer.Option(help="dummy (one process) or subproc (a process per env); default: the preset's.")
+    ] = None,
     randomize: Annotated[
         list[str] | None, typer.Option(help="Uniform randomization per episode, NAME=LOW:HIGH (repeatable).")
     ] = None,
@@ -159,6 +166,8 @@ def train(
         sets=set_ or [],
         env_params=cfg.parse_env_params(env_param or []),
         env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
+        eval_env_kwargs=cfg.parse_env_kwargs(eval_env_kwarg or [], "--eval-env-kwarg"),
+        vec_env=vec_env,
         randomize=cfg.parse_randomize(randomize or []),
         checkpoints=cfg.parse_checkpoints(checkpoints),
         eval_freq=eval_freq,

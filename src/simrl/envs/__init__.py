@@ -2,14 +2,17 @@
 
 from gymnasium.envs.registration import register, registry
 
+from simrl.envs.mujoco import select_gl
+from simrl.envs.vec import make_vec_env, param_space
+
+select_gl()  # before anything imports mujoco: EGL on a machine without a display
+
 if "simrl/Pendulum-v0" not in registry:
     register(
         id="simrl/Pendulum-v0",
         entry_point="simrl.envs.pendulum:ParametricPendulum",
         max_episode_steps=200,
     )
-
-from simrl.envs.vec import make_vec_env, param_space
 
 # The pymunk tasks: 50 control steps per second, so 500 steps are 10 s.
 for _id, _entry in (

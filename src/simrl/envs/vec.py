@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
+from simrl.envs.mujoco import MujocoParams, bodies, route_warnings, task_name
+from simrl.envs.mujoco import param_space as mujoco_space
 from simrl.envs.params import FixedSampler, ParamSpace, make_sampler
 from simrl.errors import EnvError
 
@@ -59,7 +61,44 @@ def param_space(env_id: str) -> ParamSpace:
     """The simulator parameters of ``env_id`` (empty for envs without any)."""
     cls = env_class(env_id)
     space = getattr(cls, "PARAM_SPACE", None)
-    return space if isinstance(space, ParamSpace) else ParamSpace((), env_id)
+    if isinstance(space, ParamSpace):
+        return space
+    return mujoco_space(env_id) or ParamSpace((), env_id)
+
+
+def make_env(
+    env_id: str,
+    params: Mapping[str, float] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    render_mode: str | None = None,
+) -> gym.Env:
+    """One ``env_id`` with simulator parameters ``params`` (defaults for the rest) and constructor ``env_kwargs``.
+
+    The one way simrl builds a single env: a parametric simrl env takes its parameters in its
+    constructor; a Gymnasium MuJoCo task gets them from the :class:`simrl.envs.mujoco.MujocoParams`
+    wrapper, which sets them on the compiled model. Either way ``set_params`` is reachable with
+    ``env.get_wrapper_attr("set_params")`` (what ``DomainRandomization`` calls).
+
+    Raises:
+        EnvError: an unknown id or parameter, a value out of bounds.
+    """
+    space = param_space(env_id)
+    kwargs: dict[str, Any] = {} if render_mode is None else {"render_mode": render_mode}
+    values = space.make(params) if len(space) else None
+    if params and values is None:
+        raise EnvError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
+    if task_name(env_id) is None:
+        kwargs.update(dict(values or {}))
+        kwargs.update(env_kwargs or {})
+        return gym.make(env_id, **kwargs)
+    kwargs.update(env_kwargs or {})
+    route_warnings()
+    env = gym.make(env_id, **kwargs)
+    try:
+        return MujocoParams(env, space, bodies(env_id), values)
+    except BaseException:
+        env.close()
+        raise
 
 
 def check_env_kwarg_names(env_id: str, kwargs: Mapping[str, Any]) -> None:
@@ -82,25 +121,50 @@ def check_env_kwarg_names(env_id: str, kwargs: Mapping[str, Any]) -> None:
         sig = inspect.signature(cls) if cls is not None else None
     except (TypeError, ValueError):  # a constructor inspect cannot read: let the build decide
         sig = None
-    # ``**kwargs`` takes anything, unless the env declares parameters: then it is for them alone
-    # (the planar tasks take their simulator parameters that way).
-    if sig is None or (
-        any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values()) and not len(space)
-    ):
+    # ``**kwargs`` is for the env's parameters alone when the class declares them (the planar tasks
+    # take them that way); otherwise it goes to the base class, whose constructor names the rest
+    # (Gymnasium's MuJoCo tasks pass width, height, camera_name, ... to MujocoEnv).
+    names = _constructor_names(cls, sig) if sig is not None else None
+    if names is None and isinstance(getattr(cls, "PARAM_SPACE", None), ParamSpace):
+        names = [n for n, p in sig.parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    if names is None:  # a **kwargs that may take anything: let the build decide
         return
-    accepted = [
-        name
-        for name, p in sig.parameters.items()
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-        and name != "render_mode"
-        and name not in space.names
-    ]
+    accepted = [name for name in names if name != "render_mode" and name not in space.names]
     for key in kwargs:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
             mean = f"did you mean '{close[0]}'? " if close else ""
             takes = f"{env_id} takes: {', '.join(accepted)}" if accepted else f"{env_id} takes none"
             raise EnvError(f"unknown env kwarg '{key}' for {env_id}", mean + takes)
+
+
+def _constructor_names(cls: type, sig: Any) -> list[str] | None:
+    """Keyword names ``cls(...)`` accepts, following ``**kwargs`` up the base classes; None if open-ended."""
+    import inspect
+
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        if klass is object or klass is gym.Env:
+            return None
+        try:
+            params = inspect.signature(klass.__init__).parameters if klass is not cls else sig.parameters
+        except (TypeError, ValueError):
+            return None
+        # A base class's arguments without a default are the ones the subclass passes itself.
+        names += [
+            n
+            for n, p in params.items()
+            if p.kind in keyword
+            and n != "self"
+            and n not in names
+            and (klass is cls or p.default is not inspect.Parameter.empty)
+        ]
+        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return names
+    return None
 
 
 def check_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,7 +187,7 @@ def check_env_kwargs(env_id: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         return kwargs
     env = None
     try:
-        env = gym.make(env_id, **kwargs)
+        env = make_env(env_id, None, kwargs)
         env.reset(seed=0)
         env.action_space.seed(0)
         env.step(env.action_space.sample())
@@ -151,17 +215,16 @@ def make_render_env(
     space = param_space(env_id)
     if params and not len(space):
         raise EnvError(f"{env_id} has no simulator parameters", "see 'simrl envs' for parametric envs")
-    kwargs = dict(space.make(params)) if len(space) else {}
+    space.make(params)  # names and bounds, before anything is built
     if env_kwargs:
         check_env_kwarg_names(env_id, env_kwargs)  # refuses render_mode and parameter names
-        kwargs.update(env_kwargs)
     metadata = getattr(env_class(env_id), "metadata", None)
     modes = metadata.get("render_modes") if isinstance(metadata, Mapping) else None
     if modes is not None and "rgb_array" not in modes:
         # Gymnasium only warns and makes the env anyway; fail before any work is done.
         raise EnvError(f"{env_id} cannot render rgb_array frames", f"its render modes: {', '.join(modes) or 'none'}")
     try:
-        return gym.make(env_id, render_mode="rgb_array", **kwargs)
+        return make_env(env_id, params, env_kwargs, render_mode="rgb_array")
     except TypeError as e:
         if "render_mode" not in str(e):
             raise
@@ -233,11 +296,7 @@ def _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode
 
     def factory() -> Callable[[], gym.Env]:
         def make() -> gym.Env:
-            kwargs = {} if render_mode is None else {"render_mode": render_mode}
-            if len(space):
-                kwargs.update(dict(space.make(params)))
-            kwargs.update(env_kwargs)
-            env = gym.make(env_id, **kwargs)
+            env = make_env(env_id, params, env_kwargs, render_mode)
             if not isinstance(sampler, FixedSampler):
                 env = DomainRandomization(env, sampler)
             return env

@@ -13,7 +13,8 @@ from simrl.types import ParamSampler
 class DomainRandomization(gym.Wrapper):
     """Draw new simulator parameters from ``sampler`` at every reset.
 
-    The wrapped env must expose ``set_params(vector)`` on its unwrapped env. Draws come from the
+    The wrapped env must expose ``set_params(vector)`` (on the env itself or a wrapper:
+    ``simrl.envs.vec.make_env`` builds both kinds). Draws come from the
     env's own ``np_random``, so a seeded reset reproduces the same parameters.
     """
 
@@ -27,7 +28,7 @@ class DomainRandomization(gym.Wrapper):
             # so the parameters below are reproducible from the reset seed.
             gym.Env.reset(self.env.unwrapped, seed=seed)
         vector = self.sampler.sample(1, self.env.unwrapped.np_random)[0]
-        self.env.unwrapped.set_params(vector)
+        self.env.get_wrapper_attr("set_params")(vector)
         obs, info = self.env.reset(options=options)
         info["params"] = np.asarray(vector)
         return obs, info

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_CHECKPOINTS = (25, 50, 100)
+VEC_ENVS = ("dummy", "subproc")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class TrainConfig:
     """Fixed simulator parameters of the training and evaluation env."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Further constructor arguments of the env (``reward: alive``), checked against its constructor."""
+    eval_env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Constructor arguments for evaluation only, over ``env_kwargs`` (``reset_noise_scale: 0.1``): the
+    in-training evaluations, the random baseline, and eval, record and report of the run."""
+    vec_env: str = "dummy"
+    """How the ``n_envs`` training envs run: ``dummy`` (one process, in turn) or ``subproc`` (a process each)."""
     randomize: dict[str, list[float]] = field(default_factory=dict)
     """name -> [low, high]: uniform domain randomization per training episode."""
     param_samples: str | None = None
@@ -95,7 +101,13 @@ class TrainConfig:
             randomize={k: tuple(v) for k, v in self.randomize.items()},
             samples=samples,
             env_kwargs=self.env_kwargs,
+            subprocess=self.vec_env == "subproc",
         )
+
+    @property
+    def eval_kwargs(self) -> dict[str, Any]:
+        """The env kwargs of evaluation: ``env_kwargs`` with ``eval_env_kwargs`` over them."""
+        return {**self.env_kwargs, **self.eval_env_kwargs}
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,10 +119,13 @@ class TrainConfig:
         try:
             d = dict(d)
             d["checkpoints"] = tuple(d.get("checkpoints", DEFAULT_CHECKPOINTS))
-            kwargs = d.get("env_kwargs")
-            d["env_kwargs"] = {} if kwargs is None else kwargs  # absent before env kwargs existed
-            if not isinstance(d["env_kwargs"], dict) or not all(isinstance(k, str) for k in d["env_kwargs"]):
-                raise TypeError("env_kwargs must be a mapping of names to values")
+            for key in ("env_kwargs", "eval_env_kwargs"):
+                kwargs = d.get(key)
+                d[key] = {} if kwargs is None else kwargs  # absent before they existed
+                if not isinstance(d[key], dict) or not all(isinstance(k, str) for k in d[key]):
+                    raise TypeError(f"{key} must be a mapping of names to values")
+            if d.get("vec_env", "dummy") not in VEC_ENVS:
+                raise TypeError(f"vec_env must be one of {', '.join(VEC_ENVS)}, got {d['vec_env']!r}")
             return cls(**d)
         except TypeError as e:
             raise ConfigError(f"config.yaml does not describe a run: {e}") from None
@@ -125,14 +140,14 @@ def parse_env_params(items: list[str]) -> dict[str, str]:
     return out
 
 
-def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
+def parse_env_kwargs(items: list[str], option: str = "--env-kwarg") -> dict[str, Any]:
     """``--env-kwarg KEY=VALUE`` items; values are YAML scalars (``reward=alive``, ``g=9.81``).
 
     Names and values are checked against the env's constructor later (``check_env_kwargs``).
     """
     out: dict[str, Any] = {}
     for item in items:
-        key, raw = split_assignment(item, "--env-kwarg")
+        key, raw = split_assignment(item, option)
         value = parse_value(raw)
         try:  # config.yaml and the model's simrl.json hold plain values only (YAML reads 2024-01-01 as a date)
             json.dumps(value)
@@ -225,6 +240,8 @@ def resolve(
     sets: list[str] | None = None,
     env_params: dict[str, Any] | None = None,
     env_kwargs: dict[str, Any] | None = None,
+    eval_env_kwargs: dict[str, Any] | None = None,
+    vec_env: str | None = None,
     randomize: dict[str, list[float]] | None = None,
     checkpoints: tuple[int, ...] = DEFAULT_CHECKPOINTS,
     eval_freq: int | None = None,
@@ -262,7 +279,10 @@ def resolve(
         raise ConfigError(f"no --timesteps given and no n_timesteps preset for {algo} on {env_id}")
     total = _positive_int(total, "timesteps")
     envs = _positive_int(n_envs if n_envs is not None else hp.get("n_envs", 1), "n_envs")
-    hp = {k: v for k, v in hp.items() if k not in ("n_timesteps", "n_envs")}
+    vec = vec_env if vec_env is not None else hp.get("vec_env", "dummy")
+    if vec not in VEC_ENVS:
+        raise ConfigError(f"vec_env must be one of {', '.join(VEC_ENVS)}, got '{vec}'")
+    hp = {k: v for k, v in hp.items() if k not in ("n_timesteps", "n_envs", "vec_env")}
     if eval_episodes < 1:
         raise ConfigError(f"--eval-episodes must be at least 1, got {eval_episodes}")
     if eval_freq is not None and eval_freq < 1:
@@ -288,6 +308,9 @@ def resolve(
     fixed = dict(space.make(env_params)) if env_params else {}
     fixed = {k: v for k, v in fixed.items() if k in (env_params or {})}
     kwargs = check_env_kwargs(env_id, env_kwargs or {})  # builds the env once when there are any
+    eval_kwargs = dict(eval_env_kwargs or {})
+    if eval_kwargs:  # checked as evaluation will build it: over the training kwargs
+        check_env_kwargs(env_id, {**kwargs, **eval_kwargs})
 
     return TrainConfig(
         algo=algo,
@@ -298,6 +321,8 @@ def resolve(
         hyperparams=hp,
         env_params=fixed,
         env_kwargs=kwargs,
+        eval_env_kwargs=eval_kwargs,
+        vec_env=vec,
         randomize={k: list(v) for k, v in rand.items()},
         checkpoints=tuple(checkpoints),
         eval_freq=int(eval_freq) if eval_freq is not None else max(1, total // 20),

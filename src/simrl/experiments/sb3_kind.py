@@ -52,6 +52,7 @@ class SB3Kind:
             "env_id": config.env_id,
             "env_params": config.env_params,
             "env_kwargs": config.env_kwargs,
+            "eval_env_kwargs": config.eval_env_kwargs,
             "hyperparams": config.hyperparams,
             "simrl_version": simrl.__version__,
         }

@@ -53,8 +53,9 @@ def resolve_target(
     """Load the policy of a run folder (``which``: best, final or a percentage) or of a policy file,
     of any registered kind (``simrl.experiments.kinds``).
 
-    The env defaults to the run's (or the one recorded in the file) with its fixed parameters and env
-    kwargs, which ``env_params`` and ``env_kwargs`` override (another env id starts from its defaults).
+    The env defaults to the run's (or the one recorded in the file) with its fixed parameters and its
+    evaluation's env kwargs (``env_kwargs`` with ``eval_env_kwargs`` over them), which ``env_params``
+    and ``env_kwargs`` override (another env id starts from its defaults).
     Raises CheckpointError, ConfigError or EnvError for bad input.
     """
     from simrl.envs.params import make_sampler
@@ -74,7 +75,7 @@ def resolve_target(
         env_id = env_id or config.env_id
         algo, hyperparams = config.algo, config.hyperparams
         base_params = dict(config.env_params) if env_id == config.env_id else {}
-        base_kwargs = dict(config.env_kwargs) if env_id == config.env_id else {}
+        base_kwargs = config.eval_kwargs if env_id == config.env_id else {}
         episodes = config.eval_episodes if episodes is None else episodes
     elif target.is_file():
         path = target
@@ -84,9 +85,11 @@ def resolve_target(
             raise ConfigError(f"'{target}' was not written by simrl", "pass --env ENV_ID")
         base_params = dict(info.get("env_params") or {}) if env_id == info.get("env_id") else {}
         if env_id == info.get("env_id"):
-            base_kwargs = info.get("env_kwargs") or {}
-            if not isinstance(base_kwargs, dict):
-                raise CheckpointError(f"'{target}' has a corrupt simrl.json (env_kwargs is not a mapping)")
+            for key in ("env_kwargs", "eval_env_kwargs"):  # evaluation's kwargs over training's
+                more = info.get(key) or {}
+                if not isinstance(more, dict):
+                    raise CheckpointError(f"'{target}' has a corrupt simrl.json ({key} is not a mapping)")
+                base_kwargs.update(more)
     else:
         raise CheckpointError(f"'{target}' does not exist", "give a run folder or a model.zip")
     episodes = 10 if episodes is None else episodes

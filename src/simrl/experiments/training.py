@@ -123,7 +123,7 @@ class Run:
 
     def evaluate_now(self) -> EvalResult:
         c = self.config
-        return evaluate(self.trainer.policy(), c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.env_kwargs)
+        return evaluate(self.trainer.policy(), c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.eval_kwargs)
 
     def record_eval(self, step: int, result: EvalResult) -> bool:
         """Log an evaluation (and the best policy); returns what the callback said (False: stop)."""
@@ -337,7 +337,7 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
 def save_random_baseline(run: Run) -> None:
     """The random policy on the evaluation seeds: random_baseline.npz and meta's random_mean_reward."""
     c = run.config
-    baseline = random_baseline(c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.env_kwargs)
+    baseline = random_baseline(c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.eval_kwargs)
     run.folder.save_baseline(baseline)
     run.write_meta(random_mean_reward=baseline.mean)
 
@@ -360,10 +360,12 @@ def resume(run_dir: Path) -> Run:
     Checks everything (config, checkpoint files, buffer shapes) before changing anything on disk.
     """
     config, meta = load_run_config(run_dir)
-    if config.env_kwargs:  # a bad value in an edited config.yaml fails here, before the folder changes
+    if config.env_kwargs or config.eval_env_kwargs:  # a bad value in an edited config.yaml fails here
         from simrl.envs.vec import check_env_kwargs
 
         check_env_kwargs(config.env_id, config.env_kwargs)
+        if config.eval_env_kwargs:
+            check_env_kwargs(config.env_id, config.eval_kwargs)
     if meta.get("status") == "done":
         raise CheckpointError(
             f"run '{run_dir}' is already complete "

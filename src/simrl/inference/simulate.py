@@ -295,12 +295,12 @@ def _collect_generic(
     """One Gymnasium env per trajectory in an SB3 vec env; episodes that end early repeat their last frame."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from simrl.envs.vec import param_space
+    from simrl.envs.vec import make_env, param_space
 
     space = param_space(env_id)
     n = len(params)
     rows = [dict(zip(space.names, row.tolist(), strict=True)) if len(space) else {} for row in np.repeat(params, k, 0)]
-    venv = DummyVecEnv([lambda kw=kw: gym.make(env_id, **kw) for kw in rows])
+    venv = DummyVecEnv([lambda kw=kw: make_env(env_id, kw) for kw in rows])
     act_space = venv.action_space
     if not isinstance(act_space, gym.spaces.Box):
         venv.close()

@@ -50,7 +50,7 @@ ALGOS: dict[str, Algo] = {
 }
 
 # rl-zoo keys that are not constructor arguments; the run or build_kwargs consumes them.
-ZOO_KEYS = frozenset({"n_timesteps", "n_envs", "policy", "noise_type", "noise_std"})
+ZOO_KEYS = frozenset({"n_timesteps", "n_envs", "vec_env", "policy", "noise_type", "noise_std"})
 # Constructor arguments the run owns: setting them in a preset would be silently ignored.
 # ``action_noise`` and ``replay_buffer_class`` are objects, not YAML: use noise_type/noise_std instead.
 RESERVED = frozenset(

@@ -109,6 +109,7 @@ _INFO_FIELDS: dict[str, Any] = {
     "hyperparams": dict,
     "env_params": dict,
     "env_kwargs": dict,
+    "eval_env_kwargs": dict,
     "num_timesteps": int,
 }
 _DATA_FIELDS: dict[str, Any] = {
