@@ -84,6 +84,20 @@ TRAIN_CASES |= {
     ],
 }
 
+# The MuJoCo tasks: parameters are scale factors with bounds; env kwargs follow the constructor chain.
+MUJOCO = ["train", "sac", "HalfCheetah-v5", "--timesteps", "100", "--eval-episodes", "1"]
+TRAIN_CASES |= {
+    "mujoco: unknown parameter": [*MUJOCO, "--env-param", "wing_scale=1.2"],
+    "mujoco: scale out of bounds": [*MUJOCO, "--env-param", "torso_mass_scale=3"],
+    "mujoco: randomized out of bounds": [*MUJOCO, "--randomize", "gear_scale=0.1:1"],
+    "mujoco: a parameter of another task": [*MUJOCO, "--env-param", "pole_mass_scale=1.2"],
+    "mujoco: --eval-env-kwarg the constructor lacks": [*MUJOCO, "--eval-env-kwarg", "reset_noise=0.1"],
+    "mujoco: --eval-env-kwarg with a bad value": [*MUJOCO, "--eval-env-kwarg", "xml_file=no-such-model.xml"],
+    "mujoco: --eval-env-kwarg naming a parameter": [*MUJOCO, "--eval-env-kwarg", "mass_scale=2"],
+    "mujoco: --env-kwarg render_mode": [*MUJOCO, "--env-kwarg", "render_mode=human"],
+    "unknown --vec-env": [*MUJOCO, "--vec-env", "threads"],
+}
+
 
 def check_one_line_error(r) -> None:
     assert r.code == 2, (r.code, r.err)
