@@ -49,8 +49,17 @@ ALGOS: dict[str, Algo] = {
     )
 }
 
-# rl-zoo keys that are not constructor arguments; the run or build_kwargs consumes them.
-ZOO_KEYS = frozenset({"n_timesteps", "n_envs", "vec_env", "policy", "noise_type", "noise_std"})
+# rl-zoo keys that are not constructor arguments; the run, the trainer (normalize) or build_kwargs consumes them.
+ZOO_KEYS = frozenset({"n_timesteps", "n_envs", "vec_env", "policy", "noise_type", "noise_std", "normalize"})
+# The VecNormalize arguments a ``normalize`` mapping may set, with the kind of value each takes.
+NORMALIZE_KEYS: dict[str, type] = {
+    "norm_obs": bool,
+    "norm_reward": bool,
+    "clip_obs": float,
+    "clip_reward": float,
+    "gamma": float,
+    "epsilon": float,
+}
 # Constructor arguments the run owns: setting them in a preset would be silently ignored.
 # ``action_noise`` and ``replay_buffer_class`` are objects, not YAML: use noise_type/noise_std instead.
 RESERVED = frozenset(
@@ -200,6 +209,10 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "target_kl": (0.0, math.inf, False, False),
     "noise_std": (0.0, math.inf, True, False),
     "rms_prop_eps": (0.0, math.inf, False, False),
+    "normalize.clip_obs": (0.0, math.inf, False, False),
+    "normalize.clip_reward": (0.0, math.inf, False, False),
+    "normalize.gamma": (0.0, 1.0, True, True),
+    "normalize.epsilon": (0.0, math.inf, False, False),
 }
 
 
@@ -231,6 +244,45 @@ def check_ranges(hyperparams: dict[str, Any]) -> None:
     policy_kwargs = hyperparams.get("policy_kwargs")
     if isinstance(policy_kwargs, dict) and "net_arch" in policy_kwargs:
         _check_net_arch(policy_kwargs["net_arch"])
+
+
+def normalize_kwargs(name: str, hyperparams: dict[str, Any]) -> dict[str, Any] | None:
+    """rl-zoo's ``normalize`` key as ``VecNormalize`` keyword arguments, or None when it is off.
+
+    ``true`` takes VecNormalize's defaults; a mapping sets some of :data:`NORMALIZE_KEYS`. Unless the
+    mapping gives ``gamma``, the return is discounted with the algorithm's own gamma (as rl-zoo does).
+
+    Raises:
+        ConfigError: a value that is neither a bool nor a mapping; an unknown key, a wrong type or a
+            number out of range inside the mapping (named ``normalize.<key>``).
+    """
+    value = hyperparams.get("normalize", False)
+    if value is None or value is False:
+        return None
+    if value is True:
+        value = {}
+    keys = ", ".join(NORMALIZE_KEYS)
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"hyper-parameter 'normalize' must be true, false or a mapping, got '{value}'", f"keys: {keys}"
+        )
+    out: dict[str, Any] = {}
+    for key, v in value.items():
+        kind = NORMALIZE_KEYS.get(key)
+        if kind is None:
+            raise ConfigError(f"unknown hyper-parameter 'normalize.{key}'", f"known: {keys}")
+        is_number = isinstance(v, int | float) and not isinstance(v, bool)
+        if not (isinstance(v, bool) if kind is bool else is_number):
+            want = "true or false" if kind is bool else "a number"
+            raise ConfigError(f"hyper-parameter 'normalize.{key}' must be {want}, got '{v}'")
+        out[key] = v if kind is bool else float(v)
+    check_ranges({f"normalize.{k}": v for k, v in out.items()})
+    if "gamma" not in out:
+        own = check_types(name, {"gamma": hyperparams["gamma"]}) if "gamma" in hyperparams else {}
+        check_ranges(own)
+        default = inspect.signature(algo_class(name).__mro__[2].__init__).parameters["gamma"].default
+        out["gamma"] = float(own.get("gamma", default))
+    return out
 
 
 def _check_net_arch(arch: Any) -> None:
@@ -289,6 +341,7 @@ def build_kwargs(name: str, hyperparams: dict[str, Any], n_actions: int) -> dict
     check_keys(name, hyperparams, "the resolved configuration")
     checked = check_types(name, hyperparams)
     check_ranges(checked)
+    normalize_kwargs(name, checked)  # checked here so that every model built validates it
     kwargs = {k: v for k, v in checked.items() if k not in ZOO_KEYS}
     for key in ("learning_rate", "clip_range", "clip_range_vf"):
         if key in kwargs and kwargs[key] is not None:

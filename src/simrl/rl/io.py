@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from simrl.errors import CheckpointError, ConfigError
+from simrl.rl import normalize
+from simrl.rl.normalize import Normalization, NormalizedPolicy
 from simrl.utils import atomic
 
 INFO_NAME = "simrl.json"
@@ -36,14 +38,35 @@ _TRANSIENT = [
 _COUNTERS = ("num_timesteps", "_n_updates", "_episode_num", "_current_progress_remaining")
 
 
-def save_model(model: Any, path: str | Path, info: dict[str, Any]) -> None:
-    """Write ``model`` to ``path`` atomically, with ``info`` (algo, env_id, hyperparams, ...) inside."""
+def save_model(model: Any, path: str | Path, info: dict[str, Any], normalization: Normalization | None = None) -> None:
+    """Write ``model`` to ``path`` atomically, with ``info`` (algo, env_id, hyperparams, ...) inside,
+    and the observation statistics it acts with (``vecnormalize.npz``) when it was trained on them."""
     path = Path(path)
     buf = io.BytesIO()
     model.save(buf, exclude=_TRANSIENT)
     with zipfile.ZipFile(buf, mode="a") as archive:
         archive.writestr(INFO_NAME, json.dumps(info, indent=2))
+        if normalization is not None:
+            archive.writestr(normalize.FILE, normalization.to_bytes())
     atomic.write_bytes(path, buf.getvalue())
+
+
+def read_normalization(path: str | Path) -> Normalization | None:
+    """The ``vecnormalize.npz`` member of a model.zip, or None when it has none.
+
+    Raises:
+        CheckpointError: an unreadable zip or a malformed member.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if normalize.FILE not in archive.namelist():
+                return None
+            raw = archive.read(normalize.FILE)
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as e:
+        raise CheckpointError(
+            f"model file '{path}' is truncated or corrupt ({type(e).__name__})", "use another checkpoint"
+        ) from None
+    return Normalization.from_bytes(raw, f"model file '{path}': its {normalize.FILE} member")
 
 
 def read_model_info(path: str | Path) -> dict[str, Any]:
@@ -300,6 +323,9 @@ def load_model(
 ) -> Any:
     """Rebuild the model stored at ``path`` on ``env`` and load its weights (nothing unpickled).
 
+    A model trained on normalized observations comes back as a :class:`NormalizedPolicy` (its
+    ``predict`` normalizes with the statistics the zip holds, frozen); any other as the SB3 model.
+
     The hyper-parameters come from ``hyperparams``, else from the zip's ``simrl.json``, else from
     what plain SB3 stored (:func:`simrl.rl.sb3_fields.sb3_hyperparams`: the plain fields, and the
     policy class and ``policy_kwargs`` read as names). A network simrl cannot rebuild exactly is
@@ -328,4 +354,16 @@ def load_model(
             raise
         raise CheckpointError(f"cannot rebuild the model in '{path}': {e.what}") from None
     load_into(model, path, device=device)
-    return model
+    stats = read_normalization(path)
+    trained_on = (meta["info"].get("hyperparams") or {}).get("normalize")
+    if stats is None and (
+        trained_on is True or (isinstance(trained_on, dict) and trained_on.get("norm_obs") is not False)
+    ):
+        raise CheckpointError(
+            f"model file '{path}' was trained on normalized observations but holds no {normalize.FILE}",
+            "use the model.zip simrl wrote, whole",
+        )
+    if stats is None or not stats.norm_obs:
+        return model
+    normalize.check_fits(stats, env.observation_space.shape, f"model file '{path}'")
+    return NormalizedPolicy(model, stats)
