@@ -139,7 +139,7 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
     """
     from simrl.errors import EnvError
     from simrl.evaluation import report as page
-    from simrl.experiments.recording import checkpoint_video
+    from simrl.experiments.recording import checkpoint_video, default_output
     from simrl.experiments.runfolder import RunFolder
 
     started = time.monotonic()
@@ -152,7 +152,7 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
             record_checkpoints(run_dir, device=device)
         except EnvError as e:  # nothing was written: the page goes without videos
             no_video = e.line().removeprefix("simrl: error: ")
-    final_video = run_dir / "videos" / "final.mp4"  # `simrl record RUN --checkpoint final`
+    final_video = default_output(run_dir, "final")  # `simrl record RUN --checkpoint final`
     images = run_plots(run, run_dir / "plots")
     per_checkpoint = [
         (c, checkpoint_plots(run, c, run_dir / "plots"), checkpoint_video(run_dir, c.pct)) for c in run.checkpoints
