@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 
 import gymnasium as gym
 import imageio_ffmpeg
@@ -15,7 +16,7 @@ from simrl.envs.pendulum import ParametricPendulum
 from simrl.errors import Interrupted
 
 from .conftest import FAST_SAC, snapshot
-from .test_bad_input import check_one_line_error
+from .test_bad_input import _unfinished_copy, check_one_line_error
 
 
 # -------------------------------------------------------------------------------------- --report
@@ -84,7 +85,8 @@ class _NoFrames(gym.Env):
         return np.zeros(2, dtype=np.float32), float(action[0]), False, False, {}
 
 
-def test_report_of_a_run_whose_env_cannot_render_says_so(cli, tmp_path):
+@pytest.mark.slow  # a training, a resume and two reports: about 5 s
+def test_train_and_resume_report_a_run_whose_env_cannot_render(cli, tmp_path):
     gym.register("simrl-test/NoFrames-v0", entry_point=_NoFrames, max_episode_steps=5)
     try:
         r = cli(
@@ -112,6 +114,19 @@ def test_report_of_a_run_whose_env_cannot_render_says_so(cli, tmp_path):
     html = (run / "report.html").read_text()
     assert "no videos:" in html and "<h2>Checkpoint 50% (step" in html and "<h2>Checkpoint 100% (step" in html
     assert "data:image/gif" not in html and not (run / "videos").exists()
+
+    # resume --report: the same page when a resumed run ends.
+    resumed = _unfinished_copy(run, tmp_path / "resumed", keep="050")
+    (resumed / "report.html").unlink()
+    shutil.rmtree(resumed / "plots")
+    gym.register("simrl-test/NoFrames-v0", entry_point=_NoFrames, max_episode_steps=5)
+    try:
+        r = cli("resume", resumed, "--report")
+    finally:
+        del gym.registry["simrl-test/NoFrames-v0"]
+    assert r.code == 0, r.err
+    html = (resumed / "report.html").read_text()
+    assert "no videos:" in html and "<h2>Checkpoint 100% (step" in html
 
 
 # ------------------------------------------------------------------------------------------ watch
