@@ -38,8 +38,11 @@ def watch(
         EnvError: no display, no ``human`` render mode, and as :func:`resolve_target` raises.
         CheckpointError, ConfigError: as :func:`resolve_target` and :func:`which_models` raise them.
     """
+    from simrl.errors import ConfigError
     from simrl.evaluation.live import LiveWindow, check_window
 
+    if episodes is not None and episodes < 1:
+        raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     models = which_models(target, checkpoint)
     known = _env_id(target, env_id)
     if known is not None:
