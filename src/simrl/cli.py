@@ -114,6 +114,9 @@ def _print_summary(run, summary) -> None:
     c.print(f"timesteps {summary.timesteps:,}   wall time {summary.wall_time_s:.1f} s   run folder {run.dir}")
 
 
+_REPORT_HELP = "When training ends, write report.html with every checkpoint's video ('simrl report --video')."
+
+
 @app.command()
 def train(
     algo: Annotated[str, typer.Argument(help="ppo, sac, td3, a2c, tqc or crossq.")],
@@ -150,6 +153,7 @@ def train(
     out: Annotated[Path, typer.Option(help="Parent folder of run folders.")] = Path("runs"),
     name: Annotated[str | None, typer.Option(help="Run folder name (default: <algo>-<env>-s<seed>-<time>).")] = None,
     device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
+    report_: Annotated[bool, typer.Option("--report", help=_REPORT_HELP)] = False,
 ) -> None:
     """Train ALGO on ENV_ID into a new run folder, with checkpoints and evaluations."""
     from simrl import api
@@ -177,16 +181,23 @@ def train(
     )
     run = api.start(config, out=out, name=name, command=_command_line())
     _run_training(run)
+    if report_:
+        _write_report(run.dir, video=True)
 
 
 @app.command()
-def resume(run_dir: Annotated[Path, typer.Argument(help="A run folder written by 'simrl train'.")]) -> None:
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by 'simrl train'.")],
+    report_: Annotated[bool, typer.Option("--report", help=_REPORT_HELP)] = False,
+) -> None:
     """Continue a run from its newest complete checkpoint to its full timestep count."""
     from simrl import api
 
     run = api.reopen(run_dir)
     _console(stderr=True).print(f"resuming {run_dir} at step {run.trainer.num_timesteps:,} of {run.total:,}")
     _run_training(run)
+    if report_:
+        _write_report(run.dir, video=True)
 
 
 @app.command("eval")
@@ -306,14 +317,22 @@ def record(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
-    video: Annotated[bool, typer.Option("--video", help="Also record the final policy.")] = False,
+    video: Annotated[
+        bool, typer.Option("--video", help="Also record every checkpoint: videos/NNN.mp4 and .gif, shown on the page.")
+    ] = False,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
 ) -> None:
     """Write RUN_DIR/plots/*.png and RUN_DIR/report.html (one self-contained page)."""
-    from simrl.experiments.reporting import report as make_report
     from simrl.utils.device import check_device
 
     check_device(device)
+    _write_report(run_dir, video=video, device=device)
+
+
+def _write_report(run_dir: Path, *, video: bool, device: str = "cpu") -> None:
+    """``simrl report``'s work and its lines, also run by ``train --report`` and ``resume --report``."""
+    from simrl.experiments.reporting import report as make_report
+
     r = make_report(run_dir, video=video, device=device)
     m = r["metrics"]
     c = _console()
@@ -321,7 +340,10 @@ def report(
         f"final {m['final_mean']:.1f} ± {m['final_std']:.1f}   IQM {m['iqm']:.1f} "
         f"[{m['iqm_ci'][0]:.1f}, {m['iqm_ci'][1]:.1f}]   random {m['random_mean']:.1f}"
     )
-    c.print(f"wrote {r['html']} and {len(r['plots'])} plots in {r['seconds']:.1f} s")
+    if r["no_video"]:
+        _console(stderr=True).print(f"no videos: {r['no_video']}", markup=False)
+    videos = f", {len(r['videos'])} videos" if r["videos"] else ""
+    c.print(f"wrote {r['html']} and {len(r['plots'])} plots{videos} in {r['seconds']:.1f} s", markup=False)
 
 
 @app.command()
@@ -423,6 +445,48 @@ def play(
         print(f"{len(result.returns)} episode(s) ended, returns {returns} (mean {mean:.1f})")
     else:
         print(f"no episode ended in {result.frames} frames")
+
+
+@app.command()
+def watch(
+    target: Annotated[Path, typer.Argument(help="A run folder or a model.zip.")],
+    checkpoint: Annotated[str, typer.Option(help="For a run folder: a percentage, best, final or all.")] = "best",
+    episodes: Annotated[
+        int | None, typer.Option(help="Episodes to show (default: until the window is closed; one each for all).")
+    ] = None,
+    env: Annotated[str | None, typer.Option(help="Env id (default: the run's).")] = None,
+    env_param: ParamOpt = None,
+    env_kwarg: KwargOpt = None,
+    deterministic: Annotated[
+        bool, typer.Option("--deterministic/--stochastic", help="The policy's mean action, or samples from it.")
+    ] = True,
+    seed: Annotated[int | None, typer.Option(help="Seeds the first episode (default: the evaluation's).")] = None,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+) -> None:
+    """Watch a trained policy live in the env's window, in real time; each episode's return is printed.
+
+    Close the window (Escape in simrl's envs) or press Ctrl-C to stop. Needs a display; without one,
+    'simrl record' writes a video instead.
+    """
+    from simrl.evaluation.evaluate import EVAL_SEED
+    from simrl.experiments import config as cfg
+    from simrl.experiments.watching import watch as watch_policy
+
+    returns = watch_policy(
+        target,
+        checkpoint=checkpoint,
+        episodes=episodes,
+        env_id=env,
+        env_params=cfg.parse_env_params(env_param or []),
+        env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
+        deterministic=deterministic,
+        seed=EVAL_SEED if seed is None else seed,
+        device=device,
+        log=print,
+    )
+    for label, rets in returns.items():
+        if rets:
+            print(f"{label}: {len(rets)} episode(s), mean return {sum(rets) / len(rets):.1f}")
 
 
 @app.command()

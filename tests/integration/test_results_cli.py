@@ -63,9 +63,11 @@ def test_report_writes_every_plot_and_a_page_that_renders(cli, sac_run, tmp_path
         assert png.stat().st_size > 5_000 and distinct_colours(png) > 20, png
     html = (run / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(expected)
-    assert "data:video/mp4;base64," in html
+    assert html.count("data:image/gif;base64,") == 3  # each checkpoint's rollout, beside its plots
     assert "IQM" in html and "random" in html
-    assert (run / "videos" / "final.mp4").is_file()
+    assert {p.name for p in (run / "videos").iterdir()} == {
+        f"{pct}.{ext}" for pct in ("025", "050", "100") for ext in ("mp4", "gif")
+    }
     facts = page_facts_or_skip(run / "report.html", tmp_path / "shot.png")
     assert facts["images"] >= len(expected) and facts["images_loaded"] == facts["images"]
     assert facts["requests"] == [] and facts["colours"] > 50
@@ -87,6 +89,9 @@ def test_record_all_checkpoints_joins_them_in_one_video(cli, sac_run, tmp_path):
         assert im.width < 256 and im.n_frames > 10
     for label in ("checkpoint 25%", "checkpoint 50%", "checkpoint 100%"):
         assert label in r.out
+    # Each checkpoint's own video beside the joined one, named as its folder (what `simrl report` shows).
+    for pct in ("025", "050", "100"):
+        assert (tmp_path / f"{pct}.mp4").is_file() and (tmp_path / f"{pct}.gif").is_file()
 
 
 def test_eval_grid_two_parameters(cli, sac_run, tmp_path):

@@ -105,9 +105,20 @@ class _Unrenderable(_Blank):
     metadata: ClassVar[dict] = {"render_modes": []}
 
 
+class _NoContext(_Blank):
+    """Fails to draw as MuJoCo does with no display and no MUJOCO_GL."""
+
+    def render(self):
+        raise RuntimeError("an OpenGL platform library has not been loaded")
+
+
 @pytest.fixture
 def no_frame_envs():
-    ids = {"simrl_test/NoneFrames-v0": _Blank, "simrl_test/NoRender-v0": _Unrenderable}
+    ids = {
+        "simrl_test/NoneFrames-v0": _Blank,
+        "simrl_test/NoRender-v0": _Unrenderable,
+        "simrl_test/NoContext-v0": _NoContext,
+    }
     for env_id, cls in ids.items():
         gym.register(env_id, entry_point=cls, max_episode_steps=5, disable_env_checker=True)
     yield list(ids)
@@ -116,10 +127,14 @@ def no_frame_envs():
 
 
 def test_an_env_that_cannot_render_frames_is_an_env_error(no_frame_envs):
-    for env_id in no_frame_envs:
+    for env_id in no_frame_envs[:2]:
         with pytest.raises(EnvError, match="cannot render rgb_array") as err:
             record_episodes(Torque(0.0), env_id)
         assert "\n" not in err.value.line()
+    # A renderer's own failure (no graphics context) is one line with the fix, not a traceback.
+    with pytest.raises(EnvError, match="could not render a frame here \\(RuntimeError: an OpenGL") as err:
+        record_episodes(Torque(0.0), no_frame_envs[2])
+    assert "MUJOCO_GL=egl" in err.value.line()
     with pytest.raises(EnvError, match="no simulator parameters"):
         record_episodes(Torque(0.0), no_frame_envs[0], params={"mass": 1.0})
     with pytest.raises(EnvError, match="unknown environment"):

@@ -102,7 +102,7 @@ def record_episodes(
     from simrl.data import rollout
     from simrl.envs.vec import env_spec, make_render_env
 
-    make_render_env(env_id, params, env_kwargs).close()  # an EnvError now for what cannot render
+    _probe(make_render_env(env_id, params, env_kwargs), env_id)  # an EnvError now for what cannot render
     time_limit = env_spec(env_id).max_episode_steps
     limit = max_steps or time_limit or UNLIMITED_EPISODE_STEPS
     recorders: list[_FirstEpisodeFrames] = []
@@ -126,6 +126,32 @@ def record_episodes(
             Episode(frames=stacked, ret=float(ran.returns[i]), length=int(ran.lengths[i]), seed=seed + i, fps=fps)
         )
     return out
+
+
+def _probe(env: gym.Env, env_id: str) -> None:
+    """Render one frame of ``env`` and close it: an EnvError for an env that cannot render here.
+
+    A renderer that fails for want of a graphics context (MuJoCo with no display and no
+    ``MUJOCO_GL``) raises its own exception type; it becomes one line with the fix.
+    """
+    import warnings
+
+    try:
+        env.reset(seed=EVAL_SEED)
+        try:
+            with warnings.catch_warnings():  # glfw warns on stderr before the error says the same
+                warnings.simplefilter("ignore")
+                _render(env, env_id)
+        except EnvError:
+            raise
+        except Exception as e:
+            what = " ".join(str(e).split()) or "no message"
+            raise EnvError(
+                f"{env_id} could not render a frame here ({type(e).__name__}: {what})",
+                "for MuJoCo without a display, set MUJOCO_GL=egl or MUJOCO_GL=osmesa",
+            ) from None
+    finally:
+        env.close()
 
 
 class _FirstEpisodeFrames(gym.Wrapper):

@@ -19,7 +19,7 @@ from simrl.experiments.comparison import (
     Profile,
     RunScore,
 )
-from simrl.experiments.results import RunData, group_runs, load_run, write_json
+from simrl.experiments.results import CheckpointEval, RunData, group_runs, load_run, write_json
 
 BOOT_SEED = 0  # bootstrap CIs are reproducible: the same runs give the same report
 FEW_RUNS = 3
@@ -30,7 +30,7 @@ def _title(run: RunData) -> str:
 
 
 def run_plots(run: RunData, plots_dir: Path) -> list[tuple[str, Path]]:
-    """Every per-run plot, as (caption, path) in the order the report shows them."""
+    """The plots of the whole run, as (caption, path) in the order the report shows them."""
     from simrl.evaluation import plots
 
     mean, std = run.results.mean(axis=1), run.results.std(axis=1)
@@ -61,22 +61,50 @@ def run_plots(run: RunData, plots_dir: Path) -> list[tuple[str, Path]]:
                 ),
             )
         )
-    for c in run.checkpoints:
-        name = f"{c.pct:03d}"
-        label = f"checkpoint {c.pct}% (step {c.step:,}): trained vs random"
-        out.append(
-            (
-                f"Checkpoint {c.pct}%: trained vs random, one point per episode.",
-                plots.boxplot(c.returns, run.random, plots_dir / f"boxplot_{name}.png", title=label),
-            )
-        )
-        out.append(
-            (
-                f"Checkpoint {c.pct}%: distribution of episode returns.",
-                plots.histogram(c.returns, run.random, plots_dir / f"hist_{name}.png", title=label),
-            )
-        )
     return out
+
+
+def checkpoint_plots(run: RunData, c: CheckpointEval, plots_dir: Path) -> list[tuple[str, Path]]:
+    """A checkpoint's box plot and histogram of episode returns against the random policy's."""
+    from simrl.evaluation import plots
+
+    name = f"{c.pct:03d}"
+    label = f"checkpoint {c.pct}% (step {c.step:,}): trained vs random"
+    return [
+        (
+            f"Checkpoint {c.pct}%: trained vs random, one point per episode.",
+            plots.boxplot(c.returns, run.random, plots_dir / f"boxplot_{name}.png", title=label),
+        ),
+        (
+            f"Checkpoint {c.pct}%: distribution of episode returns.",
+            plots.histogram(c.returns, run.random, plots_dir / f"hist_{name}.png", title=label),
+        ),
+    ]
+
+
+def _checkpoint_section(run: RunData, c: CheckpointEval, images: list[tuple[str, Path]], video: Path | None):
+    """A checkpoint's returns, its rollout video (if recorded) and its plots, side by side."""
+    from simrl.evaluation import report as page
+    from simrl.evaluation.stats import iqm
+
+    r = c.returns
+    blocks: list[Any] = [
+        page.Metrics(
+            [
+                ("step", f"{c.step:,}"),
+                ("mean ± std", page.format_mean_std(float(r.mean()), float(r.std()))),
+                ("IQM", page.format_value(float(iqm(r)))),
+                ("min, max", f"{page.format_value(float(r.min()))}, {page.format_value(float(r.max()))}"),
+                ("random mean ± std", page.format_mean_std(float(run.random.mean()), float(run.random.std()))),
+                ("episodes", r.size),
+            ]
+        )
+    ]
+    if video is not None:
+        what = "deterministic, on the first evaluation episode's seed"
+        blocks.append(page.Video(video, caption=f"Rollout of the checkpoint's policy ({what}): videos/{video.name}"))
+    blocks += [page.Image(p, caption=caption) for caption, p in images]
+    return page.Section(f"Checkpoint {c.pct}% (step {c.step:,})", blocks)
 
 
 def run_metrics(run: RunData) -> dict[str, Any]:
@@ -102,20 +130,33 @@ def run_metrics(run: RunData) -> dict[str, Any]:
 
 
 def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[str, Any]:
-    """Write RUN_DIR/plots/*.png and RUN_DIR/report.html; with ``video``, record the final policy first."""
+    """Write RUN_DIR/plots/*.png and RUN_DIR/report.html.
+
+    Each checkpoint gets a section with its returns, box plot and histogram, and its rollout video if
+    ``videos/NNN.gif`` (or ``.mp4``) exists. With ``video``, every checkpoint is recorded first
+    (:func:`~simrl.experiments.recording.record_checkpoints`); an env that cannot render frames leaves the
+    page without videos and says why (``no_video`` in the result), it does not fail the report.
+    """
+    from simrl.errors import EnvError
     from simrl.evaluation import report as page
+    from simrl.experiments.recording import checkpoint_video, default_output
     from simrl.experiments.runfolder import RunFolder
 
     started = time.monotonic()
     run = load_run(run_dir)
-    video_path = None
+    no_video = None
     if video:
-        from simrl.experiments.recording import record
+        from simrl.experiments.recording import record_checkpoints
 
-        video_path = record(run_dir, checkpoint="final", episodes=1, device=device).mp4
-    elif (run_dir / "videos" / "final.mp4").is_file():
-        video_path = run_dir / "videos" / "final.mp4"
+        try:
+            record_checkpoints(run_dir, device=device)
+        except EnvError as e:  # nothing was written: the page goes without videos
+            no_video = e.line().removeprefix("simrl: error: ")
+    final_video = default_output(run_dir, "final")  # `simrl record RUN --checkpoint final`
     images = run_plots(run, run_dir / "plots")
+    per_checkpoint = [
+        (c, checkpoint_plots(run, c, run_dir / "plots"), checkpoint_video(run_dir, c.pct)) for c in run.checkpoints
+    ]
     m = run_metrics(run)
     f = page.format_value
     headline = [
@@ -138,9 +179,13 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
         ]
     )
     sections = [page.Section("Results", [metrics])]
-    if video_path is not None:
-        sections.append(page.Section("Rollout of the final policy", [page.Video(video_path, caption=video_path.name)]))
+    if final_video.is_file():
+        rollout = page.Video(final_video, caption=final_video.name)
+        sections.append(page.Section("Rollout of the final policy", [rollout]))
     sections.append(page.Section("Plots", [page.Image(p, caption=c) for c, p in images]))
+    if no_video:
+        sections.append(page.Section("Videos", [page.Paragraph(f"no videos: {no_video}")]))
+    sections += [_checkpoint_section(run, c, plots_, video_) for c, plots_, video_ in per_checkpoint]
     versions = run.meta.get("versions", {})
     sections.append(
         page.Section(
@@ -164,10 +209,12 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
         sections=sections,
         footer="simrl report",
     )
+    videos = [v for _, _, v in per_checkpoint if v is not None] + ([final_video] if final_video.is_file() else [])
     return {
         "html": str(html),
-        "plots": [str(p) for _, p in images],
-        "video": str(video_path) if video_path else None,
+        "plots": [str(p) for _, p in images] + [str(p) for _, plots_, _ in per_checkpoint for _, p in plots_],
+        "videos": [str(v) for v in videos],
+        "no_video": no_video,
         "metrics": m,
         "seconds": time.monotonic() - started,
     }
