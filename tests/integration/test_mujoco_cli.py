@@ -23,14 +23,18 @@ PARAM = {
     "Reacher-v5": "damping_scale=1.5",
     "InvertedPendulum-v5": "pole_mass_scale=1.3",
 }
+# A constructor argument of each task, set apart for training and evaluation.
+KWARG = {env_id: "reset_noise_scale" for env_id in IDS} | {"Reacher-v5": "reward_control_weight"}
 SMALL_FRAMES = ["--env-kwarg", "width=64", "--env-kwarg", "height=64"]
+# Short episodes (gymnasium.make's own argument) keep every evaluation cheap.
+SHORT = ["--env-kwarg", "max_episode_steps=60"]
 
 
 @pytest.mark.parametrize("env_id", IDS)
 def test_train_resume_eval_record(cli, tmp_path, env_id):
     r = cli(
         *["train", "sac", env_id, "--timesteps", "160", "--seed", "3", "--eval-freq", "160"],
-        *["--env-kwarg", "reset_noise_scale=0.15", "--eval-env-kwarg", "reset_noise_scale=0.1"],
+        *["--env-kwarg", f"{KWARG[env_id]}=0.15", "--eval-env-kwarg", f"{KWARG[env_id]}=0.1", *SHORT],
         *[
             "--env-param",
             PARAM[env_id],
@@ -42,8 +46,8 @@ def test_train_resume_eval_record(cli, tmp_path, env_id):
     assert r.code == 0, r.err
     full = tmp_path / "full"
     config = yaml.safe_load((full / "config.yaml").read_text())
-    assert config["env_kwargs"] == {"reset_noise_scale": 0.15}
-    assert config["eval_env_kwargs"] == {"reset_noise_scale": 0.1}
+    assert config["env_kwargs"] == {KWARG[env_id]: 0.15, "max_episode_steps": 60}
+    assert config["eval_env_kwargs"] == {KWARG[env_id]: 0.1}
 
     resumed = _unfinished_copy(full, tmp_path / "resumed", keep="025")
     r = cli("resume", resumed)
@@ -59,21 +63,26 @@ def test_train_resume_eval_record(cli, tmp_path, env_id):
     report = json.loads(r.out)
     name, value = PARAM[env_id].split("=")
     assert report["env_id"] == env_id and report["env_params"][name] == float(value)
-    assert report["env_kwargs"] == {"reset_noise_scale": 0.1}
-    assert len(report["returns"]) == 2 and np.isfinite(report["mean"])
+    assert report["env_kwargs"] == {KWARG[env_id]: 0.1, "max_episode_steps": 60}
+    assert len(report["returns"]) == 2 and max(report["lengths"]) <= 60 and np.isfinite(report["mean"])
 
     r = cli("record", full, "--checkpoint", "final", "--out", tmp_path / "v.mp4", *SMALL_FRAMES)
     assert r.code == 0, r.err
     frames = imageio.mimread(tmp_path / "v.mp4")
-    assert len(frames) > 5 and frames[0].shape == (64, 64, 3) and np.std(frames[0]) > 1
+    assert 5 < len(frames) <= 61 + 15 and frames[0].shape == (64, 64, 3) and np.std(frames[0]) > 1
     assert (tmp_path / "v.gif").is_file()
 
 
 def test_eval_grid_and_compare_over_mujoco_parameters(cli, tmp_path):
+    samples = tmp_path / "posterior.npz"  # a bank of parameter draws, as BayesSim's posterior writes them
+    np.savez(
+        samples, names=np.array(["torso_mass_scale", "friction_scale"]), samples=np.array([[0.7, 1.2], [1.4, 0.9]])
+    )
     runs = []
     for seed in (0, 1):
         r = cli(
-            *["train", "sac", "Hopper-v5", "--timesteps", "100", "--seed", seed, "--eval-freq", "100"],
+            *["train", "sac", "Hopper-v5", "--timesteps", "100", "--seed", seed, "--eval-freq", "100", *SHORT],
+            *["--randomize-from", samples],
             *["--out", tmp_path, "--name", f"s{seed}", *FAST_SAC, "--eval-episodes", "1", "--checkpoints", "100"],
         )
         assert r.code == 0, r.err
@@ -102,7 +111,7 @@ def test_ppo_with_normalization_in_subprocesses_resumes_exactly(cli, tmp_path):
     args = [
         *["train", "ppo", "InvertedPendulum-v5", "--timesteps", "256", "--seed", "2", "--n-envs", "2"],
         *["--vec-env", "subproc", "--set", "normalize=true", "--set", "n_steps=32", "--set", "batch_size=32"],
-        *["--set", "policy_kwargs={net_arch: [16]}", "--eval-episodes", "1", "--eval-freq", "256"],
+        *["--set", "policy_kwargs={net_arch: [16]}", "--eval-episodes", "1", "--eval-freq", "256", *SHORT],
         *["--out", tmp_path, "--name", "full"],
     ]
     r = cli(*args)

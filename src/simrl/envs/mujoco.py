@@ -66,6 +66,10 @@ _TASKS: dict[str, tuple[tuple[str, ...], tuple[tuple[Param, str], ...]]] = {
 }
 
 
+# The ids ``simrl envs`` lists (any version of these tasks takes the parameters).
+MUJOCO_IDS = ("Hopper-v5", "HalfCheetah-v5", "Ant-v5", "Walker2d-v5", "Reacher-v5", "InvertedPendulum-v5")
+
+
 def task_name(env_id: str) -> str | None:
     """The table's key for ``env_id`` (``HalfCheetah`` for ``HalfCheetah-v5``), or None if it has no parameters here."""
     try:

@@ -101,6 +101,10 @@ def make_env(
         raise
 
 
+# ``gymnasium.make``'s own argument: the episode limit (TimeLimit), accepted beside the constructor's.
+MAX_EPISODE_STEPS = "max_episode_steps"
+
+
 def check_env_kwarg_names(env_id: str, kwargs: Mapping[str, Any]) -> None:
     """The cheap half of :func:`check_env_kwargs`: the names only (refused ones, unknown ones); nothing is built."""
     import difflib
@@ -116,6 +120,10 @@ def check_env_kwarg_names(env_id: str, kwargs: Mapping[str, Any]) -> None:
             raise EnvError(
                 f"'{key}' is a simulator parameter of {env_id}, not an env kwarg", f"use --env-param {key}=VALUE"
             )
+    steps = kwargs.get(MAX_EPISODE_STEPS)
+    if MAX_EPISODE_STEPS in kwargs and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise EnvError(f"env kwarg {MAX_EPISODE_STEPS} must be a positive integer, got {steps!r}")
+    kwargs = {k: v for k, v in kwargs.items() if k != MAX_EPISODE_STEPS}
     cls = env_class(env_id)
     try:
         sig = inspect.signature(cls) if cls is not None else None
@@ -129,7 +137,7 @@ def check_env_kwarg_names(env_id: str, kwargs: Mapping[str, Any]) -> None:
         names = [n for n, p in sig.parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
     if names is None:  # a **kwargs that may take anything: let the build decide
         return
-    accepted = [name for name in names if name != "render_mode" and name not in space.names]
+    accepted = [name for name in names if name != "render_mode" and name not in space.names] + [MAX_EPISODE_STEPS]
     for key in kwargs:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)
@@ -277,11 +285,10 @@ def make_vec_env(
 
     batched = batched_class(env_id)
     if batched is not None:
+        limit = env_kwargs.pop(MAX_EPISODE_STEPS, None) or spec.max_episode_steps or 200
         if env_kwargs:  # the batch would drop them: only its single env's constructor could take any
             raise EnvError(f"{env_id} takes no env kwargs", "its simulator parameters are set with --env-param")
-        venv = batched(
-            n_envs, sampler=sampler, render_mode=render_mode, max_episode_steps=spec.max_episode_steps or 200
-        )
+        venv = batched(n_envs, sampler=sampler, render_mode=render_mode, max_episode_steps=limit)
     else:
         venv = _sb3_vec_env(env_id, n_envs, space, params, sampler, subprocess, render_mode, env_kwargs)
     if seed is not None:

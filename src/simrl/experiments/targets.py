@@ -145,15 +145,17 @@ def evaluate_target(target: Target) -> EvalReport:
 
 
 def describe_envs() -> list[dict[str, Any]]:
-    """Every registered simrl/* env: sizes, episode limit, parameters, reward variants (the first is the default)."""
+    """Every registered simrl/* env and the Gymnasium MuJoCo tasks simrl gives parameters (their newest
+    versions): sizes, episode limit, parameters, reward variants (the first is the default)."""
     import gymnasium as gym
     import numpy as np
 
-    from simrl.envs.vec import param_space
+    from simrl.envs.mujoco import MUJOCO_IDS
+    from simrl.envs.vec import make_env, param_space
 
     rows = []
-    for env_id in sorted(k for k in gym.registry if k.startswith("simrl/")):
-        env = gym.make(env_id)
+    for env_id in [*sorted(k for k in gym.registry if k.startswith("simrl/")), *MUJOCO_IDS]:
+        env = make_env(env_id)
         rows.append(
             {
                 "id": env_id,

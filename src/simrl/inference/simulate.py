@@ -248,10 +248,20 @@ def _open_loop(space: gym.spaces.Box, n: int, k: int, steps: int, seed: int) -> 
     return np.broadcast_to(seq[None], (n, *seq.shape)).reshape(n * k, steps, *space.shape)
 
 
-def _trajectories(ran: rollout.Episodes, n: int, k: int, init_state: np.ndarray | None = None) -> Trajectories:
-    """(T, N*K, ...) rollout arrays as (N, K, T, ...) trajectories."""
-    obs = np.moveaxis(ran.obs.astype(np.float32), 0, 1)  # type: ignore[union-attr]
-    actions = np.moveaxis(ran.actions.astype(np.float32), 0, 1)  # type: ignore[union-attr]
+def _trajectories(
+    ran: rollout.Episodes, n: int, k: int, init_state: np.ndarray | None = None, steps: int | None = None
+) -> Trajectories:
+    """(T, N*K, ...) rollout arrays as (N, K, T, ...) trajectories.
+
+    When every episode ended before ``steps`` (the collector then stops), the trajectories are padded
+    to ``steps``: the last observation repeated, zero actions.
+    """
+    obs, actions = ran.obs.astype(np.float32), ran.actions.astype(np.float32)  # type: ignore[union-attr]
+    if steps is not None and len(actions) < steps:
+        missing = steps - len(actions)
+        obs = np.concatenate([obs, np.repeat(obs[-1:], missing, axis=0)])
+        actions = np.concatenate([actions, np.zeros((missing, *actions.shape[1:]), np.float32)])
+    obs, actions = np.moveaxis(obs, 0, 1), np.moveaxis(actions, 0, 1)
     return Trajectories(
         obs=np.ascontiguousarray(obs).reshape(n, k, *obs.shape[1:]),
         actions=np.ascontiguousarray(actions).reshape(n, k, *actions.shape[1:]),
@@ -313,4 +323,4 @@ def _collect_generic(
     )
     ran = rollout.episodes(_Collection(policy, open_loop, act_space), venv, obs=first, max_steps=steps, keep=True)
     venv.close()
-    return _trajectories(ran, n, k)
+    return _trajectories(ran, n, k, steps=steps)
