@@ -70,6 +70,18 @@ _TASKS: dict[str, tuple[tuple[str, ...], tuple[tuple[Param, str], ...]]] = {
 MUJOCO_IDS = ("Hopper-v5", "HalfCheetah-v5", "Ant-v5", "Walker2d-v5", "Reacher-v5", "InvertedPendulum-v5")
 
 
+# Tasks whose default view in Gymnasium 1.4 is a fixed free camera, which the body soon leaves: their
+# models' own "track" camera follows it (what Gymnasium's renderer used before 1.4).
+_TRACK_CAMERA = frozenset({"HalfCheetah", "Ant"})
+
+
+def render_kwargs(env_id: str, env_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Camera arguments a rendering MuJoCo env needs so that the view follows the body (none if the user chose)."""
+    if task_name(env_id) not in _TRACK_CAMERA or {"camera_id", "camera_name"} & set(env_kwargs):
+        return {}
+    return {"camera_name": "track"}
+
+
 def task_name(env_id: str) -> str | None:
     """The table's key for ``env_id`` (``HalfCheetah`` for ``HalfCheetah-v5``), or None if it has no parameters here."""
     try:

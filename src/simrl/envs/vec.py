@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from simrl.envs.mujoco import MujocoParams, bodies, route_warnings, task_name
+from simrl.envs.mujoco import MujocoParams, bodies, render_kwargs, route_warnings, task_name
 from simrl.envs.mujoco import param_space as mujoco_space
 from simrl.envs.params import FixedSampler, ParamSpace, make_sampler
 from simrl.errors import EnvError
@@ -92,6 +92,8 @@ def make_env(
         kwargs.update(env_kwargs or {})
         return gym.make(env_id, **kwargs)
     kwargs.update(env_kwargs or {})
+    if render_mode is not None:
+        kwargs.update(render_kwargs(env_id, kwargs))
     route_warnings()
     env = gym.make(env_id, **kwargs)
     try:
