@@ -174,3 +174,16 @@ def test_bayessims_simulator_runs_mujoco_parameter_draws():
     again = simulate("Hopper-v5", thetas, ("torso_mass_scale",), trajectories=2, steps=40, seed=1)
     np.testing.assert_array_equal(sims.obs, again.obs)
     assert not np.allclose(sims.obs[0, :, -1], sims.obs[1, :, -1])
+
+
+def test_videos_follow_the_runners_with_their_track_camera():
+    from simrl.envs.vec import make_render_env
+
+    for env_id in ("HalfCheetah-v5", "Ant-v5"):
+        env = make_render_env(env_id)
+        track = env.unwrapped.model.camera("track").id
+        assert env.unwrapped.mujoco_renderer.camera_id == track
+        env.close()
+    chosen = make_render_env("HalfCheetah-v5", env_kwargs={"camera_id": -1})  # the user's choice stays
+    assert chosen.unwrapped.mujoco_renderer.camera_id == -1
+    chosen.close()
