@@ -4,15 +4,18 @@
     python bench/mujoco.py --part c --runs-dir /tmp --json bench/results/mujoco_c.json   # hours
 
 (a) Env steps/s of ``simrl.envs.vec.make_vec_env(env_id, 1, seed=0)`` against ``gymnasium.make`` in SB3's
-    ``DummyVecEnv``, under uniform random actions drawn before timing. Both sides of every env are timed in
-    turn, ``--repeats`` times (which side goes first alternates); the ratio is the median of the per-repeat
-    ratios (simrl / plain), so load from other work hits both sides alike.
+    ``DummyVecEnv`` seeded alike, under the same uniform random actions drawn before timing (the script checks
+    both sides see the same observations). Both sides of every env are timed in turn, ``--repeats`` times
+    (which side goes first alternates); the ratio is the median of the per-repeat ratios (simrl / plain), in
+    wall time and in this process's CPU time. On a shared machine wall-time rates swing by 2x with others'
+    load; the overhead is taken from CPU time, which that load disturbs far less.
 (b) Wall time per training step of ``simrl train sac HalfCheetah-v5`` (its preset; one checkpoint, no
     periodic evaluation, one evaluation episode at the end) against plain SB3 SAC with the preset's
     hyper-parameters on ``DummyVecEnv([gym.make])``, both in a fresh process with one torch thread.
     Each side runs to ``learning_starts`` and to ``learning_starts + --train-steps``; the difference of
-    the two whole-process wall times over ``--train-steps`` is the steady cost of one step, start-up,
-    random warm-up and the final evaluation cancelled out. Repeats alternate the sides.
+    the two whole-process times over ``--train-steps`` is the steady cost of one step, start-up, random
+    warm-up and the final evaluation cancelled out. Wall and CPU time (the child's user + system, from
+    ``getrusage``) alike; the overhead is taken from CPU time. Repeats alternate the sides.
 (c) HalfCheetah-v5 final returns of SAC, TQC and CrossQ with their presets at ``--timesteps`` (default
     50,000), ``--seeds`` each: the IQM over seeds of each run's final evaluation (10 episodes) with a
     95% percentile bootstrap CI (``simrl.evaluation.stats``), and each run's wall time. Runs go one at a
@@ -34,6 +37,10 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+# Run as a script, this file's folder leads sys.path, and this file's name would shadow the mujoco package.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
 
 import gymnasium as gym
 import numpy as np
@@ -75,12 +82,13 @@ def _update_json(path: Path, key: str, value: Any) -> None:
 # --- (a) env steps/s ------------------------------------------------------------------------------------------
 
 
-def _steps_per_second(venv: Any, actions: np.ndarray) -> float:
-    start = time.perf_counter()
+def _steps_per_second(venv: Any, actions: np.ndarray) -> tuple[float, float]:
+    """(steps per wall second, steps per CPU second of this process) over ``actions``."""
+    wall, cpu = time.perf_counter(), time.process_time()
     for a in actions:
         venv.step_async(a)
         venv.step_wait()
-    return len(actions) / (time.perf_counter() - start)
+    return len(actions) / (time.perf_counter() - wall), len(actions) / (time.process_time() - cpu)
 
 
 def part_a(repeats: int, steps: int) -> dict[str, Any]:
@@ -96,36 +104,47 @@ def part_a(repeats: int, steps: int) -> dict[str, Any]:
         venvs = {"simrl": make_vec_env(env_id, 1, seed=0), "plain": plain}
         space = plain.action_space
         actions = rng.uniform(space.low, space.high, size=(steps, 1, *space.shape)).astype(space.dtype)
+        first = [venv.reset() for venv in venvs.values()]
         for venv in venvs.values():
-            venv.reset()
             _steps_per_second(venv, actions[:50])  # warm-up
-        sides[env_id] = {"venvs": venvs, "actions": actions, "rates": {"simrl": [], "plain": []}}
+        # The same seed and actions: both sides do the same work, so any difference is overhead.
+        if not np.array_equal(*first) or not np.array_equal(venvs["simrl"].reset(), venvs["plain"].reset()):
+            raise SystemExit(f"{env_id}: simrl and plain envs differ under the same seed")
+        sides[env_id] = {"venvs": venvs, "actions": actions, "rates": {"simrl": [], "plain": []}, "cpu": {}}
+        sides[env_id]["cpu"] = {"simrl": [], "plain": []}
     for r in range(repeats):
         for s in sides.values():
             for side in ("simrl", "plain") if r % 2 == 0 else ("plain", "simrl"):
-                s["rates"][side].append(_steps_per_second(s["venvs"][side], s["actions"]))
+                wall, cpu = _steps_per_second(s["venvs"][side], s["actions"])
+                s["rates"][side].append(wall)
+                s["cpu"][side].append(cpu)
 
     rows = []
-    print(f"{'env':<22} {'simrl steps/s':>14} {'plain steps/s':>14} {'simrl/plain':>12} {'overhead':>9}")
+    head = f"{'env':<22} {'simrl steps/s':>14} {'plain steps/s':>14}"
+    print(f"{head} {'ratio (wall)':>13} {'ratio (CPU)':>12} {'overhead':>9}")
     for env_id, s in sides.items():
-        rates = s["rates"]
+        rates, cpu = s["rates"], s["cpu"]
         ratio = statistics.median(a / b for a, b in zip(rates["simrl"], rates["plain"], strict=True))
+        ratio_cpu = statistics.median(a / b for a, b in zip(cpu["simrl"], cpu["plain"], strict=True))
         row = {
             "env": env_id,
             "simrl_median": statistics.median(rates["simrl"]),
             "plain_median": statistics.median(rates["plain"]),
             "ratio": ratio,
-            "overhead_pct": 100 * (1 / ratio - 1),
+            "ratio_cpu": ratio_cpu,
+            "overhead_pct": 100 * (1 / ratio_cpu - 1),
             "rates": rates,
+            "cpu_rates": cpu,
         }
         rows.append(row)
         print(
-            f"{env_id:<22} {row['simrl_median']:>14,.0f} {row['plain_median']:>14,.0f} {ratio:>12.3f} "
-            f"{row['overhead_pct']:>8.1f}%"
+            f"{env_id:<22} {row['simrl_median']:>14,.0f} {row['plain_median']:>14,.0f} {ratio:>13.3f} "
+            f"{ratio_cpu:>12.3f} {row['overhead_pct']:>8.1f}%"
         )
         for venv in s["venvs"].values():
             venv.close()
-    return {"unit": "env steps per second, 1 env", "repeats": repeats, "steps": steps, "rows": rows}
+    unit = "env steps per second, 1 env; ratio simrl/plain, median of per-repeat ratios; overhead from CPU time"
+    return {"unit": unit, "repeats": repeats, "steps": steps, "rows": rows}
 
 
 # --- (b) SAC wall time per training step -----------------------------------------------------------------------
@@ -136,10 +155,16 @@ def _simrl_cli() -> str:
     return str(sibling) if sibling.exists() else shutil.which("simrl") or "simrl"
 
 
-def _wall(cmd: list[str], cwd: Path) -> float:
+def _timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of the whole process ``cmd``."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def plain_sac(total: int, seed: int, learning_starts: int) -> None:
@@ -169,31 +194,42 @@ def part_b(repeats: int, train_steps: int, work: Path) -> dict[str, Any]:
         return [_simrl_cli(), *args, "--out", str(work), "--name", name]
 
     walls: dict[str, dict[str, list[float]]] = {s: {"short": [], "long": []} for s in ("simrl", "plain")}
+    cpus: dict[str, dict[str, list[float]]] = {s: {"short": [], "long": []} for s in ("simrl", "plain")}
     per_step: dict[str, list[float]] = {"simrl": [], "plain": []}
+    per_step_cpu: dict[str, list[float]] = {"simrl": [], "plain": []}
     for r in range(repeats):
         for side in ("simrl", "plain") if r % 2 == 0 else ("plain", "simrl"):
-            short = _wall(command(side, starts, r, f"short-{r}"), work)
-            long = _wall(command(side, starts + train_steps, r, f"long-{r}"), work)
-            walls[side]["short"].append(short)
-            walls[side]["long"].append(long)
-            per_step[side].append((long - short) / train_steps)
-            print(
-                f"repeat {r} {side:<6} {short:6.1f} s to {starts}, {long:6.1f} s to {starts + train_steps}", flush=True
-            )
-    ratio = statistics.median(a / b for a, b in zip(per_step["simrl"], per_step["plain"], strict=True))
+            short = _timed(command(side, starts, r, f"short-{r}"), work)
+            long = _timed(command(side, starts + train_steps, r, f"long-{r}"), work)
+            for i, (store, steps) in enumerate(((walls, per_step), (cpus, per_step_cpu))):
+                store[side]["short"].append(short[i])
+                store[side]["long"].append(long[i])
+                steps[side].append((long[i] - short[i]) / train_steps)
+            to = f"{short[0]:6.1f} s ({short[1]:6.1f} CPU) to {starts}, {long[0]:6.1f} s ({long[1]:6.1f} CPU)"
+            print(f"repeat {r} {side:<6} {to} to {starts + train_steps}", flush=True)
+
+    def ratio(d: dict[str, list[float]]) -> float:
+        return statistics.median(a / b for a, b in zip(d["simrl"], d["plain"], strict=True))
+
     row = {
         "simrl_ms_per_step": 1000 * statistics.median(per_step["simrl"]),
         "plain_ms_per_step": 1000 * statistics.median(per_step["plain"]),
-        "ratio": ratio,
-        "overhead_pct": 100 * (ratio - 1),
+        "simrl_cpu_ms_per_step": 1000 * statistics.median(per_step_cpu["simrl"]),
+        "plain_cpu_ms_per_step": 1000 * statistics.median(per_step_cpu["plain"]),
+        "ratio": ratio(per_step),
+        "ratio_cpu": ratio(per_step_cpu),
+        "overhead_pct": 100 * (ratio(per_step_cpu) - 1),
         "per_step_s": per_step,
+        "per_step_cpu_s": per_step_cpu,
         "wall_s": walls,
+        "cpu_s": cpus,
     }
-    print(f"{'side':<8} {'ms per training step (median)':>30}")
-    print(f"{'simrl':<8} {row['simrl_ms_per_step']:>30.2f}\n{'plain':<8} {row['plain_ms_per_step']:>30.2f}")
-    print(f"simrl/plain {ratio:.3f} (overhead {row['overhead_pct']:+.1f}%)")
+    print(f"{'side':<8} {'wall ms/step':>13} {'CPU ms/step':>12}   (medians)")
+    for side in ("simrl", "plain"):
+        print(f"{side:<8} {row[f'{side}_ms_per_step']:>13.2f} {row[f'{side}_cpu_ms_per_step']:>12.2f}")
+    print(f"simrl/plain: wall {row['ratio']:.3f}, CPU {row['ratio_cpu']:.3f} (overhead {row['overhead_pct']:+.1f}%)")
     return {
-        "unit": "seconds per training step, (wall(learning_starts + N) - wall(learning_starts)) / N",
+        "unit": "seconds per training step, (time(learning_starts + N) - time(learning_starts)) / N, whole processes",
         "hyperparams": hp,
         "repeats": repeats,
         "train_steps": train_steps,
@@ -270,8 +306,8 @@ def part_c(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", nargs="+", choices=["a", "b", "c"], default=["a", "b"])
-    parser.add_argument("--repeats", type=int, default=5, help="(a) timed runs per side and env")
-    parser.add_argument("--steps", type=int, default=5000, help="(a) env steps per timed run")
+    parser.add_argument("--repeats", type=int, default=10, help="(a) timed runs per side and env")
+    parser.add_argument("--steps", type=int, default=2500, help="(a) env steps per timed run")
     parser.add_argument("--b-repeats", type=int, default=3, help="(b) repeats per side")
     parser.add_argument("--train-steps", type=int, default=2000, help="(b) training steps after learning_starts")
     parser.add_argument("--algos", nargs="+", default=["sac", "tqc", "crossq"], help="(c) algorithms")
