@@ -200,6 +200,12 @@ def part_b(repeats: int, train_steps: int, work: Path) -> dict[str, Any]:
     for r in range(repeats):
         for side in ("simrl", "plain") if r % 2 == 0 else ("plain", "simrl"):
             short = _timed(command(side, starts, r, f"short-{r}"), work)
+            if side == "simrl":  # the child must be this simrl, with this preset
+                import yaml
+
+                child = yaml.safe_load((work / f"short-{r}" / "config.yaml").read_text())["hyperparams"]
+                if child != hp:
+                    raise SystemExit(f"the simrl run used {child}, not the preset {hp}: check PYTHONPATH")
             long = _timed(command(side, starts + train_steps, r, f"long-{r}"), work)
             for i, (store, steps) in enumerate(((walls, per_step), (cpus, per_step_cpu))):
                 store[side]["short"].append(short[i])
@@ -322,6 +328,9 @@ def main(argv: list[str] | None = None) -> None:
         plain_sac(*args.plain_sac)
         return
     os.environ.setdefault("MUJOCO_GL", "egl")
+    # Child processes run elsewhere (cwd): a relative PYTHONPATH would import another simrl there.
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join(str(Path(p).resolve()) for p in paths)
     out = RESULTS / "mujoco.json"
     command = " ".join(["python", *sys.argv])
     if "a" in args.part:
