@@ -1,7 +1,7 @@
 """The MuJoCo tasks: simrl's overhead over plain Gymnasium/SB3, and returns of the off-policy presets.
 
     python bench/mujoco.py --part a b          # a few minutes: (a) env steps/s, (b) SAC time per training step
-    python bench/mujoco.py --part c --runs-dir /tmp --json bench/results/mujoco_c.json   # hours
+    python bench/mujoco.py --part c --workers 2 --runs-dir /tmp --json bench/results/mujoco_c.json   # hours
 
 (a) Env steps/s of ``simrl.envs.vec.make_vec_env(env_id, 1, seed=0)`` against ``gymnasium.make`` in SB3's
     ``DummyVecEnv`` seeded alike, under the same uniform random actions drawn before timing (the script checks
@@ -259,33 +259,49 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def part_c(
-    algos: list[str], seeds: list[int], timesteps: int, runs_dir: Path, path: Path, eval_freq: int | None
+    algos: list[str],
+    seeds: list[int],
+    timesteps: int,
+    runs_dir: Path,
+    path: Path,
+    eval_freq: int | None,
+    workers: int = 1,
 ) -> None:
     import json
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
     from simrl.experiments.results import load_run
+    from simrl.utils.atomic import write_json
 
     doc = json.loads(path.read_text()) if path.is_file() else {}
     runs: list[dict[str, Any]] = [r for r in doc.get("runs", []) if r["timesteps"] == timesteps]
     head = {"benchmark": "mujoco part c", "env": TRAIN_ENV, "timesteps": timesteps, "machine": machine()}
     runs_dir.mkdir(parents=True, exist_ok=True)
-    for seed in seeds:
-        for algo in algos:
-            if any(r["algo"] == algo and r["seed"] == seed for r in runs):
-                continue
-            name = f"bench-{algo}-{TRAIN_ENV}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
-            cmd = [_simrl_cli(), "train", algo, TRAIN_ENV, "--timesteps", str(timesteps), "--seed", str(seed)]
-            cmd += ["--out", str(runs_dir), "--name", name]
-            cmd += ["--eval-freq", str(eval_freq)] if eval_freq else []
-            print(f"{time.strftime('%H:%M:%S')} {' '.join(cmd)}", flush=True)
-            start = time.perf_counter()
-            with open(runs_dir / f"{name}.log", "w") as log:
-                rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
-            wall = time.perf_counter() - start
-            if rc != 0:
-                print(f"  failed (exit {rc}): see {runs_dir / f'{name}.log'}", flush=True)
-                continue
-            final = load_run(runs_dir / name).final
+    lock = threading.Lock()
+    todo = [
+        (seed, algo)
+        for seed in seeds
+        for algo in algos
+        if not any(r["algo"] == algo and r["seed"] == seed for r in runs)
+    ]
+
+    def one(seed: int, algo: str) -> None:
+        # Each run is its own process with one torch thread: with --workers 2 on 2 cores, one core per run.
+        name = f"bench-{algo}-{TRAIN_ENV}-s{seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+        cmd = [_simrl_cli(), "train", algo, TRAIN_ENV, "--timesteps", str(timesteps), "--seed", str(seed)]
+        cmd += ["--out", str(runs_dir), "--name", name]
+        cmd += ["--eval-freq", str(eval_freq)] if eval_freq else []
+        print(f"{time.strftime('%H:%M:%S')} {' '.join(cmd)}", flush=True)
+        start = time.perf_counter()
+        with open(runs_dir / f"{name}.log", "w") as log:
+            rc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+        wall = time.perf_counter() - start
+        if rc != 0:
+            print(f"  {algo} s{seed} failed (exit {rc}): see {runs_dir / f'{name}.log'}", flush=True)
+            return
+        final = load_run(runs_dir / name).final
+        with lock:
             runs.append(
                 {
                     "algo": algo,
@@ -294,14 +310,16 @@ def part_c(
                     "final_mean": float(final.mean()),
                     "final_returns": final.tolist(),
                     "wall_s": wall,
+                    "workers": workers,
                     "run_dir": str(runs_dir / name),
                 }
             )
-            summary = _summary(runs)
-            from simrl.utils.atomic import write_json
+            write_json(path, {**head, "summary": _summary(runs), "runs": runs})
+        print(f"  {algo} s{seed}: final mean {final.mean():9.1f}   wall {wall / 60:5.1f} min", flush=True)
 
-            write_json(path, {**head, "summary": summary, "runs": runs})
-            print(f"  final mean {final.mean():9.1f}   wall {wall / 60:5.1f} min", flush=True)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for future in [pool.submit(one, seed, algo) for seed, algo in todo]:
+            future.result()
     print(f"{'algo':<8} {'n':>2} {'IQM final return':>17} {'95% CI':>22} {'median wall':>12}")
     for algo, s in _summary(runs).items() if runs else ():
         ci = f"[{s['ci95'][0]:.0f}, {s['ci95'][1]:.0f}]"
@@ -320,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="(c) seeds")
     parser.add_argument("--timesteps", type=int, default=50000, help="(c) training budget")
     parser.add_argument("--eval-freq", type=int, help="(c) evaluate every N steps (default: simrl's, 1/20 of the run)")
+    parser.add_argument("--workers", type=int, default=1, help="(c) runs at a time (one core each)")
     parser.add_argument("--runs-dir", type=Path, default=Path("/tmp"), help="(b), (c) parent of the run folders")
     parser.add_argument("--json", type=Path, default=RESULTS / "mujoco_c.json", help="(c) results file")
     parser.add_argument("--plain-sac", nargs=3, type=int, help=argparse.SUPPRESS)
@@ -344,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
     if "a" in args.part or "b" in args.part:
         print(f"wrote {out}")
     if "c" in args.part:
-        part_c(args.algos, args.seeds, args.timesteps, args.runs_dir, args.json, args.eval_freq)
+        part_c(args.algos, args.seeds, args.timesteps, args.runs_dir, args.json, args.eval_freq, args.workers)
 
 
 if __name__ == "__main__":
