@@ -302,6 +302,10 @@ def part_c(
             return
         final = load_run(runs_dir / name).final
         with lock:
+            if path.is_file():  # runs another process of this bench wrote meanwhile (the same file, other seeds)
+                known = {(r["algo"], r["seed"]) for r in runs}
+                on_disk = json.loads(path.read_text()).get("runs", [])
+                runs.extend(r for r in on_disk if r["timesteps"] == timesteps and (r["algo"], r["seed"]) not in known)
             runs.append(
                 {
                     "algo": algo,
