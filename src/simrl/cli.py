@@ -385,6 +385,89 @@ def compare(
 
 
 @app.command()
+def tune(
+    algo: Annotated[str, typer.Argument(help="ppo, sac, td3, a2c, tqc or crossq.")],
+    env_id: Annotated[str, typer.Argument(help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
+    trials: Annotated[int, typer.Option(help="Finished (complete or pruned) trials the study should reach.")] = 20,
+    seeds_per_trial: Annotated[int, typer.Option(help="Seeds trained per trial; the trial scores their IQM.")] = 1,
+    score: Annotated[str, typer.Option(help="iqm or mean of the seeds' final evaluation means.")] = "iqm",
+    space: Annotated[Path | None, typer.Option(help="Search space YAML (default: the algorithm's).")] = None,
+    fix: Annotated[
+        list[str] | None, typer.Option("--fix", help="Pin a hyper-parameter KEY=VALUE, as --set (repeatable).")
+    ] = None,
+    sampler: Annotated[str, typer.Option(help="tpe, random, cmaes or gp.")] = "tpe",
+    pruner: Annotated[str, typer.Option(help="median, halving or none.")] = "median",
+    n_evaluations: Annotated[int, typer.Option(help="Evaluations per trial run (what the pruner sees).")] = 5,
+    timesteps: Annotated[int | None, typer.Option(help="Environment steps per run (default: the preset's).")] = None,
+    n_envs: Annotated[int | None, typer.Option(help="Parallel training envs (default: the preset's).")] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
+    timeout: Annotated[float | None, typer.Option(help="Stop starting trials after this many seconds.")] = None,
+    seed: Annotated[int, typer.Option(help="First training seed of every trial; seeds the sampler.")] = 0,
+    storage: Annotated[
+        str | None, typer.Option(help="sqlite:///FILE or postgresql://... (default: a journal file in the study).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Parent folder of the study folder.")] = Path("runs"),
+    name: Annotated[str | None, typer.Option(help="Study folder and name (default: tune-<algo>-<env>).")] = None,
+    device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
+) -> None:
+    """Search ALGO's hyper-parameters on ENV_ID with Optuna; each trial's seeds are ordinary run folders.
+
+    Running the same command again continues the study to --trials finished trials. Writes results.json,
+    trials.csv, best.yaml (for 'simrl train --hyperparams') and plots/ in the study folder.
+    """
+    from simrl.experiments import config as cfg
+    from simrl.experiments import hpo
+    from simrl.experiments import hpo_results as results
+    from simrl.experiments.spaces import default_space, read_space
+
+    cfg.check_out_dir(out, "--out")
+    folder_name = name or f"tune-{algo.lower()}-{env_id.replace('/', '-')}"
+    if not folder_name or "/" in folder_name or folder_name in (".", ".."):
+        raise SimrlError(f"--name {folder_name!r} is not a folder name")
+    settings = hpo.StudySettings(
+        algo=algo,
+        env_id=env_id,
+        folder=out / folder_name,
+        space=read_space(space) if space is not None else default_space(algo.lower()),
+        fixed=hpo.parse_fixes(fix or []),
+        trials=trials,
+        seeds_per_trial=seeds_per_trial,
+        seed=seed,
+        score=score,
+        sampler=sampler,
+        pruner=pruner,
+        n_evaluations=n_evaluations,
+        timesteps=timesteps,
+        n_envs=n_envs,
+        eval_episodes=eval_episodes,
+        timeout=timeout,
+        storage=storage,
+        device=device,
+    )
+    plan = hpo.prepare(settings)
+    c = _console()
+    c.print(f"study {plan.settings.folder}: {len(plan.space)} parameters, {trials} trials x {seeds_per_trial} seed(s)")
+    c.print(f"watch it live: optuna-dashboard {shlex.quote(plan.settings.storage_label)}", markup=False)
+
+    def write(study) -> None:
+        results.write_tables(plan.settings.folder, results.collect(plan, study))
+
+    study = hpo.run_study(plan, log=lambda line: c.print(line, markup=False), after_trial=write)
+    summary = results.collect(plan, study)
+    written = results.write_tables(plan.settings.folder, summary)
+    plots = results.write_plots(plan.settings.folder, study)
+    if summary.best_number is not None:
+        c.print(f"best: trial {summary.best_number}, {score} {summary.best_value:.2f}", markup=False)
+        for key, value in summary.best_params.items():
+            c.print(f"  {key} = {json.dumps(value)}", markup=False)
+    else:
+        c.print("no trial completed", markup=False)
+    c.print(
+        f"wrote {', '.join(p.name for p in written)} and {len(plots)} plots in {plan.settings.folder}", markup=False
+    )
+
+
+@app.command()
 def envs() -> None:
     """List simrl's environments with their sizes and simulator parameters."""
     from rich.markup import escape

@@ -92,6 +92,14 @@ def split_assignment(text: str, option: str) -> tuple[str, str]:
 def apply_set(hyperparams: dict[str, Any], text: str) -> None:
     """Apply one ``--set key=value`` (dotted keys reach into mappings: ``policy_kwargs.net_arch=[64]``)."""
     key, raw = split_assignment(text, "--set")
+    set_dotted(hyperparams, key, parse_value(raw), "--set")
+
+
+def set_dotted(hyperparams: dict[str, Any], key: str, value: Any, origin: str) -> None:
+    """Set ``key`` to ``value``; a dotted key reaches into mappings, made where absent (``--set``'s rule).
+
+    ``origin`` names the option in the error: ``--set``, ``--fix``, a search space.
+    """
     parts = key.split(".")
     node = hyperparams
     for part in parts[:-1]:
@@ -99,6 +107,6 @@ def apply_set(hyperparams: dict[str, Any], text: str) -> None:
         if child is None:
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: '{part}' is not a mapping")
+            raise ConfigError(f"{origin} {key}: '{part}' is not a mapping")
         node = child
-    node[parts[-1]] = parse_value(raw)
+    node[parts[-1]] = value

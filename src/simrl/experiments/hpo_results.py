@@ -1,0 +1,183 @@
+"""A study's outputs: results.json, trials.csv, best.yaml (rl-zoo layout) and the Optuna plots.
+
+results.json, trials.csv and best.yaml are rewritten after every trial (atomically); the plots at the end.
+``simrl train ALGO ENV --hyperparams STUDY/best.yaml`` trains with the best trial's settings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simrl.experiments.hpo import Plan, trial_hyperparams
+from simrl.utils.atomic import write_text
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as results.json and trials.csv give it."""
+
+    number: int
+    state: str
+    """complete, pruned, fail, running or waiting."""
+    value: float | None
+    params: dict[str, Any]
+    """Dotted name -> the hyper-parameter value (categorical choices as their plain values)."""
+    runs: list[str]
+    """Its run folders, relative to the study folder."""
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
+class StudyResults:
+    study: str
+    algo: str
+    env_id: str
+    storage: str
+    score: str
+    seeds_per_trial: int
+    fixed: dict[str, Any]
+    best_number: int | None
+    best_value: float | None
+    best_params: dict[str, Any]
+    best_hyperparams: dict[str, Any]
+    """The hyper-parameters best.yaml holds: every top-level key the space or ``--fix`` touched, whole."""
+    trials: list[TrialRecord]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _params(plan: Plan, stored: dict[str, Any]) -> dict[str, Any]:
+    return {name: plan.space[name].value(v) if name in plan.space else v for name, v in stored.items()}
+
+
+def collect(plan: Plan, study: Any) -> StudyResults:
+    """The study's trials and best trial as records."""
+    from optuna.trial import TrialState
+
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        value = t.value if t.state == TrialState.COMPLETE else None
+        duration = t.duration.total_seconds() if t.duration is not None else None
+        trials.append(
+            TrialRecord(
+                t.number,
+                t.state.name.lower(),
+                value,
+                _params(plan, t.params),
+                list(t.user_attrs.get("runs", [])),
+                duration,
+            )
+        )
+    complete = [t for t in trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
+    best = max(complete, key=lambda t: t.value) if complete else None  # type: ignore[arg-type,return-value]
+    s = plan.settings
+    best_hp: dict[str, Any] = {}
+    if best is not None:
+        full = trial_hyperparams(plan.base, best.params)
+        touched = {k.split(".")[0] for k in (*s.fixed, *best.params)}
+        best_hp = {k: full[k] for k in sorted(touched) if k in full}
+        if s.n_envs is not None:
+            best_hp["n_envs"] = s.n_envs
+    return StudyResults(
+        study=s.study_name,
+        algo=s.algo,
+        env_id=s.env_id,
+        storage=s.storage_label,
+        score=s.score,
+        seeds_per_trial=s.seeds_per_trial,
+        fixed=dict(s.fixed),
+        best_number=best.number if best else None,
+        best_value=best.value if best else None,
+        best_params=dict(best.params) if best else {},
+        best_hyperparams=best_hp,
+        trials=trials,
+    )
+
+
+def write_tables(folder: Path, results: StudyResults) -> list[Path]:
+    """results.json, trials.csv and (once a trial is complete) best.yaml in ``folder``."""
+    written = [folder / "results.json", folder / "trials.csv"]
+    write_text(written[0], json.dumps(results.to_json(), indent=2, default=str) + "\n")
+    names = sorted({k for t in results.trials for k in t.params})
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["number", "state", "value", "duration_s", *names, "runs"])
+    for t in results.trials:
+        w.writerow(
+            [
+                t.number,
+                t.state,
+                "" if t.value is None else t.value,
+                "" if t.duration_s is None else round(t.duration_s, 3),
+                *(_cell(t.params.get(n)) for n in names),
+                " ".join(t.runs),
+            ]
+        )
+    write_text(written[1], buf.getvalue())
+    if results.best_number is not None:
+        head = (
+            f"# simrl tune: best of study {results.study} (trial {results.best_number}, "
+            f"{results.score} {results.best_value:.3f} over {results.seeds_per_trial} seed(s)).\n"
+            f"# simrl train {results.algo} {results.env_id} --hyperparams best.yaml\n"
+        )
+        body = yaml.safe_dump({results.env_id: results.best_hyperparams}, sort_keys=False, default_flow_style=None)
+        written.append(folder / "best.yaml")
+        write_text(written[-1], head + body)
+    return written
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return value
+
+
+def write_plots(folder: Path, study: Any) -> list[Path]:
+    """Optuna's matplotlib plots as PNGs in ``folder/plots``: history, importances (two or more complete
+    trials and more than one parameter), parallel coordinates, slice, intermediate values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as ovm
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return []
+    names = {k for t in complete for k in t.params}
+    plots: dict[str, Any] = {
+        "history": ovm.plot_optimization_history,
+        "parallel_coordinate": ovm.plot_parallel_coordinate,
+        "slice": ovm.plot_slice,
+        "intermediate_values": ovm.plot_intermediate_values,
+    }
+    if len(complete) >= 2 and len(names) > 1:
+        plots["importances"] = ovm.plot_param_importances
+    out = folder / "plots"
+    out.mkdir(exist_ok=True)
+    written = []
+    for name, plot in plots.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's ExperimentalWarning for its matplotlib back end
+            ax = plot(study)
+        fig = np.atleast_1d(ax).flat[0].figure
+        fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 5))
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        written.append(path)
+    return written
