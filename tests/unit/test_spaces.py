@@ -1,0 +1,113 @@
+"""Search spaces for simrl tune: the YAML parser, the shipped spaces, storage URLs, stale journal trials."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from simrl.errors import ConfigError
+from simrl.experiments import hpo
+from simrl.experiments.spaces import default_space, default_space_path, parse_space
+from simrl.rl.algos import ALGOS
+
+
+def test_a_space_parses_floats_ints_and_categoricals_with_plain_yaml_choices():
+    space = parse_space(
+        {
+            "learning_rate": {"type": "float", "low": "1e-5", "high": 1e-3, "log": True},
+            "n_epochs": {"type": "int", "low": 1, "high": 20},
+            "policy_kwargs.net_arch": {"type": "categorical", "choices": [[64, 64], {"pi": [8], "vf": [8]}, None]},
+        },
+        "test",
+    )
+    lr, ep, arch = space.values()
+    assert (lr.low, lr.high, lr.log) == (1e-5, 1e-3, True)
+    assert ep.extremes() == [1, 20]
+    # Optuna stores scalars: a list choice is shown as its YAML text and read back as the list.
+    assert arch.labels == ("[64, 64]", "{pi: [8], vf: [8]}", None)
+    assert arch.value("{pi: [8], vf: [8]}") == {"pi": [8], "vf": [8]}
+    assert arch.value(None) is None
+    assert arch.distribution().choices == arch.labels
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"type": "uniform", "low": 0, "high": 1}, "unknown type 'uniform'"),
+        ({"type": "float", "low": 2, "high": 1}, "low 2 > high 1"),
+        ({"type": "float", "low": 0, "high": 1, "log": True}, "log: true with low 0 <= 0"),
+        ({"type": "categorical", "choices": []}, "non-empty list of choices"),
+        ({"type": "categorical", "choices": [1, 1]}, "lists a choice twice"),
+        ({"type": "int", "low": 1.5, "high": 4}, "int range but low is 1.5"),
+        ({"type": "float", "low": "a", "high": 1}, "needs a number for low"),
+        ({"type": "float", "low": 0, "high": 1, "lo": 3}, "unknown field(s) lo"),
+        ({"low": 0, "high": 1}, "must be a mapping with a type"),
+    ],
+)
+def test_a_bad_parameter_is_one_line_naming_it(spec, message):
+    with pytest.raises(ConfigError) as e:
+        parse_space({"gamma": spec}, "space.yaml")
+    assert message in e.value.what and "'gamma'" in e.value.what
+    assert "\n" not in e.value.line()
+
+
+@pytest.mark.parametrize("algo", sorted(ALGOS))
+def test_every_algorithm_ships_a_space_whose_every_bound_it_accepts(algo):
+    assert default_space_path(algo).is_file()
+    space = default_space(algo)
+    plan = hpo.prepare(hpo.StudySettings(algo, "simrl/Pendulum-v0", folder=None, space=space))  # type: ignore[arg-type]
+    assert set(plan.space) == set(space)
+
+
+def test_a_key_the_algorithm_does_not_take_or_a_bad_bound_fails_before_the_study():
+    space = parse_space({"learnin_rate": {"type": "float", "low": 1e-4, "high": 1e-3}}, "s")
+    with pytest.raises(ConfigError, match="unknown hyper-parameter 'learnin_rate'"):
+        hpo.prepare(hpo.StudySettings("sac", "simrl/Pendulum-v0", folder=None, space=space))  # type: ignore[arg-type]
+    space = parse_space({"gamma": {"type": "float", "low": 0.9, "high": 1.5}}, "s")
+    with pytest.raises(ConfigError, match=r"search parameter 'gamma' = 1.5: hyper-parameter 'gamma' must lie in"):
+        hpo.prepare(hpo.StudySettings("sac", "simrl/Pendulum-v0", folder=None, space=space))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url, ok",
+    [
+        ("sqlite:///study.db", True),
+        ("postgresql://user@localhost/simrl", True),
+        ("postgresql+psycopg://user:pw@127.0.0.1:5432/simrl", True),
+        ("mysql://user@host/db", False),
+        ("sqlite://", False),
+        ("not a url", False),
+        ("postgresql://host", False),
+    ],
+)
+def test_storage_urls(url, ok):
+    if ok:
+        assert hpo.check_storage_url(url) == url
+    else:
+        with pytest.raises(ConfigError, match="--storage"):
+            hpo.check_storage_url(url)
+
+
+def test_a_journal_trial_whose_process_died_is_failed_and_enqueued_again(tmp_path):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    study = optuna.create_study(storage=JournalStorage(JournalFileBackend(str(tmp_path / "j"))), direction="maximize")
+    gone, alive = study.ask(), study.ask()
+    for t, pid in ((gone, dead.pid), (alive, os.getpid())):
+        t.suggest_float("x", 0.0, 1.0)
+        t.set_user_attr("worker", {"host": socket.gethostname(), "pid": pid})
+    assert hpo.fail_stale_journal_trials(study) == [gone.number]
+    states = {t.number: t.state for t in study.get_trials()}
+    assert states[gone.number] == TrialState.FAIL and states[alive.number] == TrialState.RUNNING
+    retry = study.get_trials(states=(TrialState.WAITING,))
+    assert len(retry) == 1 and retry[0].system_attrs["fixed_params"] == {"x": gone.params["x"]}
+    assert retry[0].user_attrs["retry_of"] == gone.number
