@@ -427,7 +427,7 @@ def run_study(
         return study
 
     def each(study: Any, trial: Any) -> None:
-        value = f"value {trial.value:.2f}" if trial.value is not None else ""
+        value = f"value {trial.value:.2f}" if trial.state == TrialState.COMPLETE else ""
         best = ""
         if any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
             best = f"   best {study.best_value:.2f} (trial {study.best_trial.number})"
