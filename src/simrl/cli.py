@@ -408,15 +408,24 @@ def tune(
     ] = None,
     out: Annotated[Path, typer.Option(help="Parent folder of the study folder.")] = Path("runs"),
     name: Annotated[str | None, typer.Option(help="Study folder and name (default: tune-<algo>-<env>).")] = None,
+    warm_start: Annotated[
+        Path | None,
+        typer.Option(help="Start from this finished study: its comparable trials added, its best tried first."),
+    ] = None,
+    narrow: Annotated[
+        float | None, typer.Option(help="With --warm-start: ranges F times narrower around its best value.")
+    ] = None,
     device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
 ) -> None:
     """Search ALGO's hyper-parameters on ENV_ID with Optuna; each trial's seeds are ordinary run folders.
 
     Running the same command again continues the study to --trials finished trials. Writes results.json,
-    trials.csv, best.yaml (for 'simrl train --hyperparams') and plots/ in the study folder.
+    trials.csv, best.yaml (for 'simrl train --hyperparams'), space.yaml and plots/ in the study folder.
+    A round: --warm-start a finished study, searching a narrower --space (its parameters left out stay at
+    their best values) or the same one --narrow'ed around the best.
     """
     from simrl.experiments import config as cfg
-    from simrl.experiments import hpo
+    from simrl.experiments import hpo, hpo_warm
     from simrl.experiments import hpo_results as results
     from simrl.experiments.spaces import default_space, read_space
 
@@ -424,11 +433,16 @@ def tune(
     folder_name = name or f"tune-{algo.lower()}-{env_id.replace('/', '-')}"
     if not folder_name or "/" in folder_name or folder_name in (".", ".."):
         raise SimrlError(f"--name {folder_name!r} is not a folder name")
+    if narrow is not None and warm_start is None:
+        raise SimrlError("--narrow needs --warm-start", "narrow around the best of a finished study")
+    source = hpo_warm.read_source(warm_start) if warm_start is not None else None
+    if source is not None and source.folder.resolve() == (out / folder_name).resolve():
+        raise SimrlError(f"--warm-start '{warm_start}' is the study itself", "give the new round another --name")
     settings = hpo.StudySettings(
         algo=algo,
         env_id=env_id,
         folder=out / folder_name,
-        space=read_space(space) if space is not None else default_space(algo.lower()),
+        space=read_space(space) if space is not None else source.space if source else default_space(algo.lower()),
         fixed=hpo.parse_fixes(fix or []),
         trials=trials,
         seeds_per_trial=seeds_per_trial,
@@ -444,15 +458,33 @@ def tune(
         storage=storage,
         device=device,
     )
+    settings_fixed = settings.fixed
+    if source is not None:
+        settings = hpo_warm.warm_settings(settings, source, space_given=space is not None, narrow=narrow)
     plan = hpo.prepare(settings)
     c = _console()
     c.print(f"study {plan.settings.folder}: {len(plan.space)} parameters, {trials} trials x {seeds_per_trial} seed(s)")
+    if source is not None:
+        for key, p in plan.space.items():
+            span = f"[{p.low:.4g}, {p.high:.4g}]" if p.type != "categorical" else f"{len(p.choices)} choices"
+            c.print(f"  search {key} {span}", markup=False)
+        carried = {k: v for k, v in plan.settings.fixed.items() if k in source.best_params and k not in settings_fixed}
+        if carried:
+            c.print(f"  fixed at {source.name}'s best: {json.dumps(carried)}", markup=False)
     c.print(f"watch it live: optuna-dashboard {shlex.quote(plan.settings.storage_label)}", markup=False)
 
     def write(study) -> None:
         results.write_tables(plan.settings.folder, results.collect(plan, study))
 
-    study = hpo.run_study(plan, log=lambda line: c.print(line, markup=False), after_trial=write)
+    def seed(study) -> None:
+        if source is None:
+            return
+        added, enqueued = hpo_warm.seed_study(study, plan, source)
+        if added or enqueued:
+            best = f"; its best (trial {source.best_number}) is tried first" if enqueued else ""
+            c.print(f"warm start from {source.name}: {len(added)} of its trials added{best}", markup=False)
+
+    study = hpo.run_study(plan, log=lambda line: c.print(line, markup=False), after_trial=write, on_open=seed)
     summary = results.collect(plan, study)
     written = results.write_tables(plan.settings.folder, summary)
     plots = results.write_plots(plan.settings.folder, study)

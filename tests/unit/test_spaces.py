@@ -11,7 +11,7 @@ import pytest
 
 from simrl.errors import ConfigError
 from simrl.experiments import hpo
-from simrl.experiments.spaces import default_space, default_space_path, parse_space
+from simrl.experiments.spaces import Param, default_space, default_space_path, parse_space, space_doc
 from simrl.rl.algos import ALGOS
 
 
@@ -111,3 +111,28 @@ def test_a_journal_trial_whose_process_died_is_failed_and_enqueued_again(tmp_pat
     retry = study.get_trials(states=(TrialState.WAITING,))
     assert len(retry) == 1 and retry[0].system_attrs["fixed_params"] == {"x": gone.params["x"]}
     assert retry[0].user_attrs["retry_of"] == gone.number
+
+
+def test_a_space_round_trips_through_its_document():
+    space = parse_space(
+        {
+            "lr": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+            "n": {"type": "int", "low": 1, "high": 9},
+            "arch": {"type": "categorical", "choices": [[64, 64], {"pi": [8]}, "x"]},
+        },
+        "test",
+    )
+    assert parse_space(space_doc(space), "again") == space
+
+
+def test_narrowing_keeps_inside_the_range_around_the_center():
+    lr = Param("lr", "float", low=1e-5, high=1e-2, log=True)
+    assert lr.narrowed(1e-3, 3).low == pytest.approx(1e-3 / 3) and lr.narrowed(1e-3, 3).high == pytest.approx(3e-3)
+    assert lr.narrowed(8e-3, 3).high == 1e-2  # clipped to the range
+    gamma = Param("gamma", "float", low=0.9, high=0.99)
+    g = gamma.narrowed(0.95, 3)
+    assert g.low == pytest.approx(0.935) and g.high == pytest.approx(0.965) and not g.log
+    n = Param("n", "int", low=1, high=20).narrowed(10, 4)
+    assert (n.low, n.high) == (7, 13) and isinstance(n.low, int)
+    arch = Param("arch", "categorical", choices=([64], [8]))
+    assert arch.narrowed([64], 3) is arch

@@ -31,15 +31,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from simrl.errors import ConfigError
 from simrl.experiments.config import TrainConfig, resolve
 from simrl.experiments.hyperparams import parse_value, set_dotted, split_assignment
-from simrl.experiments.spaces import Param
+from simrl.experiments.spaces import Param, space_doc
+from simrl.utils.atomic import write_text
 
 SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "halving", "none")
 SCORES = ("iqm", "mean")
 JOURNAL = "study.journal"
+SPACE_FILE = "space.yaml"
+"""The space a study searches, written in its folder (what ``--warm-start`` reads)."""
+ADDED = "added_from"
+"""User attribute of a trial added from another study (``STUDY#NUMBER``): finished elsewhere, it does not
+count towards ``--trials``."""
 RDB_SCHEMES = ("sqlite", "postgresql")
 
 
@@ -262,7 +270,7 @@ def open_storage(settings: StudySettings) -> Any:
         raise ConfigError(f"cannot open --storage '{settings.storage}': {first}") from None
 
 
-def _identity(settings: StudySettings) -> dict[str, Any]:
+def identity(settings: StudySettings) -> dict[str, Any]:
     """What a study's trials mean: a re-run with other values would mix incomparable trials."""
     s = settings
     return {
@@ -321,8 +329,8 @@ def load_study(plan: Plan) -> Any:
     if s.study_name in existing:
         old = optuna.load_study(study_name=s.study_name, storage=storage)
         before = old.user_attrs.get("simrl")
-        if before is not None and before != _identity(s):
-            diff = ", ".join(f"{k} {before.get(k)} -> {v}" for k, v in _identity(s).items() if before.get(k) != v)
+        if before is not None and before != identity(s):
+            diff = ", ".join(f"{k} {before.get(k)} -> {v}" for k, v in identity(s).items() if before.get(k) != v)
             raise ConfigError(
                 f"study '{s.study_name}' was run with other settings ({diff})",
                 "use the same settings to continue it, or another --name",
@@ -336,7 +344,7 @@ def load_study(plan: Plan) -> Any:
         direction="maximize",
         load_if_exists=True,
     )
-    study.set_user_attr("simrl", _identity(s))
+    study.set_user_attr("simrl", identity(s))
     if s.storage is None:
         fail_stale_journal_trials(study)
     return study
@@ -401,26 +409,37 @@ def _suggest(trial: Any, p: Param) -> Any:
 
 
 def finished_trials(study: Any) -> int:
+    """Complete and pruned trials run in this study (trials added from another do not count)."""
     from optuna.trial import TrialState
 
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    return sum(ADDED not in t.user_attrs for t in done)
 
 
 def run_study(
-    plan: Plan, *, log: Callable[[str], None] = print, after_trial: Callable[[Any], None] | None = None
+    plan: Plan,
+    *,
+    log: Callable[[str], None] = print,
+    after_trial: Callable[[Any], None] | None = None,
+    on_open: Callable[[Any], None] | None = None,
 ) -> Any:
     """Run (or continue) the study until ``trials`` trials are finished or ``timeout`` seconds pass.
 
-    ``after_trial(study)`` is called after every trial (the outputs are rewritten there). Returns the study.
+    ``on_open(study)`` is called once the study is open, before any trial (``--warm-start`` seeds it
+    there); ``after_trial(study)`` after every trial (the outputs are rewritten there). Returns the study.
     """
     import optuna
-    from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = plan.settings
     s.folder.mkdir(parents=True, exist_ok=True)
     study = load_study(plan)
+    if not (s.folder / SPACE_FILE).exists():
+        doc = yaml.safe_dump(space_doc(plan.space), sort_keys=False, default_flow_style=None)
+        write_text(s.folder / SPACE_FILE, doc)
+    if on_open is not None:
+        on_open(study)
     remaining = s.trials - finished_trials(study)
     if remaining <= 0:
         log(f"study {s.study_name} already has {finished_trials(study)} finished trials (of {s.trials})")
@@ -439,7 +458,7 @@ def run_study(
         objective(plan, log),
         n_trials=remaining,
         timeout=s.timeout,
-        callbacks=[MaxTrialsCallback(s.trials, states=(TrialState.COMPLETE, TrialState.PRUNED)), each],
+        callbacks=[each, lambda study, _: study.stop() if finished_trials(study) >= s.trials else None],
         catch=(),
     )
     return study

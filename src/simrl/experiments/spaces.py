@@ -77,6 +77,29 @@ class Param:
             raise ConfigError(f"'{stored}' is not a choice of search parameter '{self.name}'")
         return int(stored) if self.type == "int" else float(stored)
 
+    def to_doc(self) -> dict[str, Any]:
+        """This parameter as a space document's entry (what :func:`parse_space` reads back)."""
+        if self.type == "categorical":
+            return {"type": self.type, "choices": list(self.choices)}
+        doc: dict[str, Any] = {"type": self.type, "low": self.low, "high": self.high}
+        return {**doc, "log": True} if self.log else doc
+
+    def narrowed(self, center: Any, factor: float) -> Param:
+        """The range ``factor`` times narrower around ``center``, inside this one: [c / f, c * f] on a log
+        scale, a width of (high - low) / f otherwise (an int range rounded outwards). Categorical: itself."""
+        if self.type == "categorical":
+            return self
+        c = min(max(float(center), float(self.low)), float(self.high))  # type: ignore[arg-type]
+        if self.log:
+            low, high = c / factor, c * factor
+        else:
+            half = (float(self.high) - float(self.low)) / (2 * factor)  # type: ignore[arg-type]
+            low, high = c - half, c + half
+        low, high = max(low, float(self.low)), min(high, float(self.high))  # type: ignore[arg-type]
+        if self.type == "int":
+            low, high = math.floor(low), math.ceil(high)
+        return Param(self.name, self.type, low=low, high=high, log=self.log)
+
     def extremes(self) -> list[Any]:
         """The values that bound this parameter (low and high, or every choice): what a space check tries."""
         if self.type == "categorical":
@@ -135,6 +158,11 @@ def _parse_param(name: str, spec: Any, origin: str) -> Param:
     if log and low <= 0:
         raise ConfigError(f"{where} has log: true with low {low:g} <= 0", "a log range needs low > 0")
     return Param(name, kind, low=low, high=high, log=log)
+
+
+def space_doc(space: dict[str, Param]) -> dict[str, Any]:
+    """A space as the YAML document it is read from (the study folder's space.yaml)."""
+    return {name: p.to_doc() for name, p in space.items()}
 
 
 def read_space(path: str | Path) -> dict[str, Param]:
