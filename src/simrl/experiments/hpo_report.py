@@ -208,15 +208,15 @@ def _trials_section(study: StudyResults, folder: Path) -> Any:
             t.state + (" (best)" if t.number == study.best_number else ""),
             page.format_value(t.value),
             "—" if t.duration_s is None else f"{t.duration_s:.1f} s",
-            *(_param(t, n) for n in names),
             tuple(page.Link(Path(r).name, _run_href(folder, r)) for r in t.runs) or "—",
+            *(_param(t, n) for n in names),
         ]
         for t in sorted(study.trials, key=lambda t: t.number)
     ]
     return page.Section(
         "Trials",
         [
-            page.Table(["trial", "state", "value", "duration", *names, "runs"], rows),
+            page.Table(["trial", "state", "value", "duration", "runs", *names], rows),
             page.Paragraph(
                 "value: the trial's score over its seeds (complete trials only); runs: its run folders, "
                 "trials/<n>/s<seed> (simrl report and compare read them)."
