@@ -80,8 +80,9 @@ def study_summary(folder: Path, wall: float) -> dict[str, Any]:
 
 def part_a(work: Path, trials: int, timesteps: int, seeds: int, log: Path) -> dict[str, Any]:
     folder = work / "pruned"
-    wall = run(tune_args("pruned", work, trials, timesteps), log)
-    out = {"study": study_summary(folder, wall), "command": "simrl " + " ".join(tune_args("pruned", work, trials, timesteps))}
+    args = tune_args("pruned", work, trials, timesteps)
+    wall = run(args, log)
+    out = {"study": study_summary(folder, wall), "command": "simrl " + " ".join(args)}
     start = time.perf_counter()
     run(["confirm", str(folder), "--seeds", str(seeds)], log)
     confirm = json.loads((folder / "confirm" / "confirm.json").read_text())

@@ -316,15 +316,24 @@ def record(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder.")],
+    run_dir: Annotated[Path, typer.Argument(help="A run folder, or a study folder ('simrl tune').")],
     video: Annotated[
         bool, typer.Option("--video", help="Also record every checkpoint: videos/NNN.mp4 and .gif, shown on the page.")
     ] = False,
     device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
 ) -> None:
-    """Write RUN_DIR/plots/*.png and RUN_DIR/report.html (one self-contained page)."""
+    """Write RUN_DIR/plots/*.png and RUN_DIR/report.html (one self-contained page).
+
+    For a study folder, write STUDY/report.html from its results.json, plots and confirmation.
+    """
+    from simrl.experiments.hpo_report import is_study
     from simrl.utils.device import check_device
 
+    if is_study(run_dir):
+        if video:
+            raise SimrlError("--video records a run folder's checkpoints, not a study's", "report a trial's run")
+        _console().print(f"wrote {_study_report(run_dir)}", markup=False)
+        return
     check_device(device)
     _write_report(run_dir, video=video, device=device)
 
@@ -384,6 +393,9 @@ def compare(
     c.print(f"wrote {r.html} and compare.json in {r.seconds:.1f} s")
 
 
+_CONFIRM_HELP = "After the study, retrain the best and the default settings on N fresh seeds ('simrl confirm')."
+
+
 @app.command()
 def tune(
     algo: Annotated[str, typer.Argument(help="ppo, sac, td3, a2c, tqc or crossq.")],
@@ -416,13 +428,14 @@ def tune(
         float | None, typer.Option(help="With --warm-start: ranges F times narrower around its best value.")
     ] = None,
     device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
+    confirm_: Annotated[int, typer.Option("--confirm", help=_CONFIRM_HELP)] = 0,
 ) -> None:
     """Search ALGO's hyper-parameters on ENV_ID with Optuna; each trial's seeds are ordinary run folders.
 
     Running the same command again continues the study to --trials finished trials. Writes results.json,
-    trials.csv, best.yaml (for 'simrl train --hyperparams'), space.yaml and plots/ in the study folder.
-    A round: --warm-start a finished study, searching a narrower --space (its parameters left out stay at
-    their best values) or the same one --narrow'ed around the best.
+    trials.csv, best.yaml (for 'simrl train --hyperparams'), space.yaml, plots/ and report.html in the
+    study folder. A round: --warm-start a finished study, searching a narrower --space (its parameters left
+    out stay at their best values) or the same one --narrow'ed around the best.
     """
     from simrl.experiments import config as cfg
     from simrl.experiments import hpo, hpo_warm
@@ -430,6 +443,8 @@ def tune(
     from simrl.experiments.spaces import default_space, read_space
 
     cfg.check_out_dir(out, "--out")
+    if confirm_ < 0:
+        raise SimrlError(f"--confirm must be at least 0, got {confirm_}")
     folder_name = name or f"tune-{algo.lower()}-{env_id.replace('/', '-')}"
     if not folder_name or "/" in folder_name or folder_name in (".", ".."):
         raise SimrlError(f"--name {folder_name!r} is not a folder name")
@@ -497,6 +512,59 @@ def tune(
     c.print(
         f"wrote {', '.join(p.name for p in written)} and {len(plots)} plots in {plan.settings.folder}", markup=False
     )
+    c.print(f"wrote {_study_report(plan.settings.folder)}", markup=False)
+    if confirm_:
+        _confirm(plan.settings.folder, confirm_, device)
+
+
+@app.command()
+def confirm(
+    study: Annotated[Path, typer.Argument(help="A study folder written by 'simrl tune'.")],
+    seeds: Annotated[int, typer.Option(help="Fresh seeds per group (the tuned and the default settings).")] = 10,
+    device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
+) -> None:
+    """Retrain a study's best and default settings on fresh seeds: does tuning beat the defaults?
+
+    'default' is the preset with the study's --fix values, trained as the trials were; the seeds start at
+    the study's seed + 1000. Writes STUDY/confirm/ (run folders tuned/s<seed> and default/s<seed>,
+    compare.json, compare.html, confirm.json) and STUDY/report.html. Running it again continues.
+    """
+    _confirm(study, seeds, device)
+
+
+def _confirm(folder: Path, seeds: int, device: str) -> None:
+    """``simrl confirm``'s work and its lines, also run by ``tune --confirm``."""
+    from simrl.evaluation.report import format_ci
+    from simrl.experiments.hpo_confirm import confirm as run_confirm
+    from simrl.experiments.hpo_confirm import prepare_confirm
+
+    plan = prepare_confirm(folder, seeds, device=device)
+    c = _console()
+    s = plan.study
+    c.print(
+        f"confirm trial {s.best_number} of study {s.study} ({s.score} {s.best_value:.2f} on seed(s) "
+        f"{', '.join(str(s.seed + i) for i in range(s.seeds_per_trial))}) against the default on fresh seed(s) "
+        + (f"{plan.seeds[0]}..{plan.seeds[-1]}" if len(plan.seeds) > 1 else str(plan.seeds[0])),
+        markup=False,
+    )
+    c.print(f"default: {plan.default_means}", markup=False)
+    r = run_confirm(plan, log=lambda line: c.print(line, markup=False))
+    res = r.result
+    for g in (res.tuned, res.default):
+        iqm = format_ci(g.iqm, *g.iqm_ci) if g.iqm_ci else f"{g.iqm:.2f} (one run: no CI)"
+        c.print(f"  {g.name:8s} IQM {iqm}   mean {g.mean:.2f}   {len(g.runs)} runs", markup=False)
+    for note in res.notes:
+        c.print(f"note: {note}", markup=False)
+    c.print(res.line, markup=False)
+    html = _study_report(folder)
+    runs = f"{r.trained} run{'s' * (r.trained != 1)}"
+    c.print(f"trained {runs}; wrote {r.json}, {r.compare_html} and {html} in {r.seconds:.1f} s", markup=False)
+
+
+def _study_report(folder: Path) -> Path:
+    from simrl.experiments.hpo_report import write_study_report
+
+    return write_study_report(folder)
 
 
 @app.command()

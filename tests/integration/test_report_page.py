@@ -11,8 +11,10 @@ import pytest
 
 from simrl.evaluation import plots
 from simrl.evaluation.report import (
+    Code,
     ConfigTable,
     Image,
+    Link,
     Metrics,
     Paragraph,
     Section,
@@ -138,6 +140,23 @@ def test_written_atomically_without_leftovers(report):
 def test_a_script_title_cannot_run():
     page = to_html(title='<script>alert("x")</script>', sections=[Section("<b>", [Paragraph("</p><img src=x>")])])
     assert "<script>" not in page and "<img src=x>" not in page and "<b>" not in page
+
+
+def test_links_are_relative_and_escaped_and_code_is_preformatted():
+    cells = [[Link("s0", "trials/0/s0/"), (Link("a&b", "x y/r.html"), Link("c", "c#d"))]]
+    page = to_html(
+        title="t",
+        sections=[
+            Section("s", [Table(["run", "runs"], cells), Code("simrl train <x> && y"), Link("best", "best.yaml")])
+        ],
+    )
+    assert '<td><a href="trials/0/s0/">s0</a></td>' in page
+    assert '<a href="x%20y/r.html">a&amp;b</a> <a href="c%23d">c</a>' in page
+    assert '<pre class="code"><code>simrl train &lt;x&gt; &amp;&amp; y</code></pre>' in page
+    assert '<p><a href="best.yaml">best</a></p>' in page
+    for href in ("https://example.com/x", "javascript:alert(1)", "/etc/passwd", "//host/x", "file:///tmp/x"):
+        with pytest.raises(ValueError, match="only relative paths"):
+            Link("x", href)
 
 
 def test_what_cannot_be_embedded_is_refused(tmp_path):

@@ -2,7 +2,8 @@
 
 The page carries everything inside itself: inline CSS, images and videos as base64 data URIs, no
 scripts, no fonts or files fetched from anywhere (a Content-Security-Policy forbids it), so the file
-can be mailed or archived and still opens. All text is HTML-escaped.
+can be mailed or archived and still opens. All text is HTML-escaped. Links (:class:`Link`) lead only to
+relative paths, files beside the page such as a study's run folders.
 
 A page is a title, an optional subtitle, a row of headline numbers (what a reader wants first:
 final return, IQM with its CI, the random baseline, timesteps, wall time), then sections of blocks::
@@ -24,6 +25,7 @@ import base64
 import html
 import json
 import math
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,13 +80,34 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Code:
+    """Preformatted text, such as a command line to copy."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link to a file or folder beside the page, by a relative path (the page and what it links to travel
+    together): a block of its own, or a :class:`Table` cell (a tuple of links: several in one cell)."""
+
+    text: str
+    href: str
+
+    def __post_init__(self) -> None:
+        parts = urllib.parse.urlsplit(self.href)
+        if parts.scheme or parts.netloc or self.href.startswith("/"):
+            raise ValueError(f"link {self.href!r}: only relative paths, to files beside the page")
+
+
+@dataclass(frozen=True)
 class ConfigTable:
     """A nested mapping (a run's config.yaml) as a flat table of dotted keys and values."""
 
     config: Mapping[str, object]
 
 
-Block = Paragraph | Image | Video | Metrics | Table | ConfigTable
+Block = Paragraph | Image | Video | Metrics | Table | ConfigTable | Code | Link
 
 
 @dataclass(frozen=True)
@@ -230,10 +253,14 @@ def _block(block: Block) -> str:
             if len(r) != len(block.columns):
                 raise ValueError(f"table row {list(r)!r} has {len(r)} cells for {len(block.columns)} columns")
         head = "".join(f"<th>{_e(c)}</th>" for c in block.columns)
-        rows = "".join("<tr>" + "".join(f"<td>{_e(format_value(v))}</td>" for v in r) + "</tr>" for r in block.rows)
+        rows = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>" for r in block.rows)
         return (
             f'<div class="scroll"><table class="grid"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
         )
+    if isinstance(block, Code):
+        return f'<pre class="code"><code>{_e(block.text)}</code></pre>'
+    if isinstance(block, Link):
+        return f"<p>{_link(block)}</p>"
     if isinstance(block, ConfigTable):
         items = _flatten(block.config)
         if not items:
@@ -241,6 +268,18 @@ def _block(block: Block) -> str:
         rows = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in items)
         return f'<table class="config">{rows}</table>'
     raise TypeError(f"not a report block: {block!r}")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, Link):
+        return _link(value)
+    if isinstance(value, tuple) and value and all(isinstance(v, Link) for v in value):
+        return " ".join(_link(v) for v in value)  # type: ignore[arg-type]
+    return _e(format_value(value))
+
+
+def _link(link: Link) -> str:
+    return f'<a href="{_e(urllib.parse.quote(link.href))}">{_e(link.text)}</a>'
 
 
 def _media(block: Image | Video) -> str:
@@ -353,6 +392,9 @@ table.grid tbody tr:nth-child(even), table.config tr:nth-child(even) { backgroun
 table.config { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; font-size: 13px; }
 table.config td { word-break: break-word; }
 .scroll { overflow-x: auto; }
+pre.code { background: var(--bg-alt); border: 1px solid var(--line); border-radius: 4px; padding: 8px 12px;
+  overflow-x: auto; font: 13px/1.4 ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace; }
+a { color: var(--accent); }
 .muted { color: var(--muted); }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """

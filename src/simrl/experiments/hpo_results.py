@@ -11,12 +11,13 @@ import io
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from simrl.errors import ConfigError
 from simrl.experiments.hpo import Plan, trial_hyperparams
 from simrl.utils.atomic import write_text
 
@@ -45,6 +46,19 @@ class StudyResults:
     score: str
     seeds_per_trial: int
     fixed: dict[str, Any]
+    seed: int
+    """The first training seed of every trial: trial runs use ``seed .. seed + seeds_per_trial - 1``."""
+    timesteps: int | None
+    """Steps per run as given (None: the preset's)."""
+    n_envs: int | None
+    """Training envs as given (None: the preset's)."""
+    n_evaluations: int
+    eval_episodes: int
+    sampler: str
+    pruner: str
+    space: dict[str, dict[str, Any]]
+    """The searched parameters (after ``--fix``), each as its space entry: ``{type, low, high, log}`` or
+    ``{type, choices}``."""
     best_number: int | None
     best_value: float | None
     best_params: dict[str, Any]
@@ -96,12 +110,50 @@ def collect(plan: Plan, study: Any) -> StudyResults:
         score=s.score,
         seeds_per_trial=s.seeds_per_trial,
         fixed=dict(s.fixed),
+        seed=s.seed,
+        timesteps=s.timesteps,
+        n_envs=s.n_envs,
+        n_evaluations=s.n_evaluations,
+        eval_episodes=s.eval_episodes,
+        sampler=s.sampler,
+        pruner=s.pruner,
+        space={name: _space_entry(p) for name, p in plan.space.items()},
         best_number=best.number if best else None,
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else {},
         best_hyperparams=best_hp,
         trials=trials,
     )
+
+
+def _space_entry(p: Any) -> dict[str, Any]:
+    if p.type == "categorical":
+        return {"type": p.type, "choices": list(p.choices)}
+    return {"type": p.type, "low": p.low, "high": p.high, "log": p.log}
+
+
+def read_results(folder: Path) -> StudyResults:
+    """The study folder's results.json, as :func:`write_tables` wrote it.
+
+    Raises:
+        ConfigError: no results.json (not a study folder), or one that is corrupt or lacks the study's
+            settings (written before they were recorded: running the same ``simrl tune`` again rewrites it).
+    """
+    path = Path(folder) / "results.json"
+    if not Path(folder).is_dir():
+        raise ConfigError(f"study folder '{folder}' does not exist")
+    if not path.is_file():
+        raise ConfigError(f"'{folder}' is not a study folder (no results.json)", "give a folder 'simrl tune' wrote")
+    try:
+        doc = json.loads(path.read_text())
+        trials = [TrialRecord(**t) for t in doc["trials"]]
+        known = {f.name for f in fields(StudyResults)} - {"trials"}
+        return StudyResults(**{k: v for k, v in doc.items() if k in known}, trials=trials)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError):
+        raise ConfigError(
+            f"'{path}' is corrupt or lacks the study's settings",
+            "run the same 'simrl tune' command again to rewrite it",
+        ) from None
 
 
 def write_tables(folder: Path, results: StudyResults) -> list[Path]:

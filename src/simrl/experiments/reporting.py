@@ -274,8 +274,12 @@ def compute_comparison(
     group_by: list[str] | None = None,
     grid: list[tuple[str, list[float]]] | None = None,
     device: str = "cpu",
+    labels: list[str] | None = None,
 ) -> Comparison:
     """Load the runs, group them and compute every statistic (and, with ``grid``, each group's robustness map).
+
+    ``labels`` (one per run folder) names the groups directly instead of config keys (``simrl confirm``'s
+    tuned and default runs differ in many keys); ``group_by`` then only says what the labels mean.
 
     Raises:
         ConfigError: no run folders, one given twice.
@@ -295,7 +299,14 @@ def compute_comparison(
     if len(envs) > 1:
         held = ", ".join(f"{e} ({n} run{'s' * (n > 1)})" for e, n in envs.items())
         raise SimrlError(f"compare needs runs of one env, got {held}", "compare each env's runs separately")
-    groups = group_runs(runs, group_by or None)
+    if labels is not None:
+        if len(labels) != len(runs):
+            raise ValueError(f"{len(labels)} labels for {len(runs)} run folders")
+        groups: dict[str, list[RunData]] = {}
+        for label, run in zip(labels, runs, strict=True):
+            groups.setdefault(label, []).append(run)
+    else:
+        groups = group_runs(runs, group_by or None)
     if grid and len(groups) < 2:
         raise SimrlError(
             "compare --grid needs at least two groups to draw their difference",
@@ -347,7 +358,7 @@ def compute_comparison(
     return Comparison(
         groups=tuple(table),
         pairs=tuple(pairs),
-        group_by=tuple(group_by or ["algo", "env_id"]),
+        group_by=tuple(group_by or (["label"] if labels is not None else ["algo", "env_id"])),
         runs=tuple(
             RunScore(str(r.dir), g, float(r.final.mean()), int(r.timesteps[-1])) for g, rs in groups.items() for r in rs
         ),
