@@ -72,6 +72,15 @@ def test_round_two_searches_the_learning_rate_alone_around_round_ones_best(cli, 
         assert hp["gamma"] == pytest.approx(best["gamma"]) and hp["clip_range"] == best["clip_range"]
         assert space["learning_rate"]["low"] <= hp["learning_rate"] <= space["learning_rate"]["high"]
         assert math.isfinite(t["value"])
+    warm = _results(r2)["warm_start"]
+    assert warm["study"] == "r1" and sorted(warm["fixed_at_best"]) == ["clip_range", "gamma"]
+    # confirming a round compares its best (round 1's gamma and clip range kept) with the preset itself
+    r = cli("confirm", r2, "--seeds", "1")
+    assert r.code == 0, r.err
+    tuned = _hyperparams(next((r2 / "confirm" / "tuned").iterdir()))
+    default = _hyperparams(next((r2 / "confirm" / "default").iterdir()))
+    assert tuned["gamma"] == pytest.approx(best["gamma"]) and default["gamma"] == 0.95  # the preset's
+    assert default["n_steps"] == 64 and default["learning_rate"] == "lin_7.0e-3"  # --fix kept, lr the preset's
     # running the round again adds nothing twice and trains nothing new
     r = cli(*args)
     assert r.code == 0 and "already has 2 finished trials" in r.out and "added" not in r.out

@@ -76,6 +76,10 @@ class StudySettings:
     storage: str | None = None
     """An RDB URL; None: the journal file in ``folder``."""
     device: str = "auto"
+    warm_from: str | None = None
+    """A round: the name of the study it warm-started from (hpo_warm)."""
+    fixed_at_best: tuple[str, ...] = ()
+    """The keys of ``fixed`` that are the warm-start source's best values (not the user's fixes)."""
 
     @property
     def study_name(self) -> str:

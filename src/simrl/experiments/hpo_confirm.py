@@ -114,14 +114,18 @@ def prepare_confirm(folder: Path, seeds: int, *, device: str = "auto") -> Confir
         device=device,
     )
     preset = resolve(study.algo, study.env_id, timesteps=study.timesteps, seed=0, n_envs=study.n_envs, device=device)
-    plan = Plan(settings, {}, trial_hyperparams(preset.hyperparams, study.fixed))  # the study's base
+    plans = {
+        "tuned": Plan(settings, {}, trial_hyperparams(preset.hyperparams, study.fixed)),  # the study's base
+        # a warm-started round's base holds its source's best values; the default is the preset's
+        "default": Plan(settings, {}, trial_hyperparams(preset.hyperparams, study.user_fixed)),
+    }
     first = first_fresh_seed(study)
     fresh = tuple(range(first, first + seeds))
     values = {"tuned": dict(study.best_params), "default": {}}
     configs = {}
     for group in GROUPS:
         try:
-            configs[group] = tuple(plan.config(values[group], seed) for seed in fresh)
+            configs[group] = tuple(plans[group].config(values[group], seed) for seed in fresh)
             check_values(configs[group][0])
         except ConfigError as e:
             raise ConfigError(f"the {group} settings of study '{folder}': {e.what}", e.hint) from None
@@ -134,8 +138,8 @@ def prepare_confirm(folder: Path, seeds: int, *, device: str = "auto") -> Confir
 
 def _default_words(study: StudyResults) -> str:
     what = f"the {study.algo} preset for {study.env_id}"
-    if study.fixed:
-        fixes = ", ".join(f"{k}={_plain(v)}" for k, v in study.fixed.items())
+    if study.user_fixed:
+        fixes = ", ".join(f"{k}={_plain(v)}" for k, v in study.user_fixed.items())
         what += f" with the study's --fix values ({fixes})"
     return (
         f"{what}, every searched parameter at its preset value (or the algorithm's default), "

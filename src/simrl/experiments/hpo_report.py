@@ -250,8 +250,12 @@ def _settings_section(study: StudyResults) -> Any:
         ("pruner", study.pruner),
         ("storage", study.storage),
     ]
-    fixed = ", ".join(f"{k}={json.dumps(v)}" for k, v in study.fixed.items()) or "none"
+    fixed = ", ".join(f"{k}={json.dumps(v)}" for k, v in study.user_fixed.items()) or "none"
     rows.append(("fixed (--fix)", fixed))
+    if study.warm_start:
+        at_best = {k: study.fixed[k] for k in study.warm_start["fixed_at_best"] if k in study.fixed}
+        kept = ", ".join(f"{k}={json.dumps(v)}" for k, v in at_best.items()) or "none"
+        rows.append(("warm start", f"from study {study.warm_start['study']}; fixed at its best: {kept}"))
     space = [[name, p["type"], _range(p)] for name, p in study.space.items()]
     return page.Section(
         "Study settings",

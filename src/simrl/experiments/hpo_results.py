@@ -65,6 +65,14 @@ class StudyResults:
     best_hyperparams: dict[str, Any]
     """The hyper-parameters best.yaml holds: every top-level key the space or ``--fix`` touched, whole."""
     trials: list[TrialRecord]
+    warm_start: dict[str, Any] | None = None
+    """A round: ``{"study": the source's name, "fixed_at_best": [keys of fixed taken from its best]}``."""
+
+    @property
+    def user_fixed(self) -> dict[str, Any]:
+        """The fixed values the user gave (``--fix``, or a warm-start source's), not a source's best values."""
+        carried = set((self.warm_start or {}).get("fixed_at_best", []))
+        return {k: v for k, v in self.fixed.items() if k not in carried}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,19 +125,14 @@ def collect(plan: Plan, study: Any) -> StudyResults:
         eval_episodes=s.eval_episodes,
         sampler=s.sampler,
         pruner=s.pruner,
-        space={name: _space_entry(p) for name, p in plan.space.items()},
+        space={name: p.to_doc() for name, p in plan.space.items()},
         best_number=best.number if best else None,
         best_value=best.value if best else None,
         best_params=dict(best.params) if best else {},
         best_hyperparams=best_hp,
+        warm_start={"study": s.warm_from, "fixed_at_best": list(s.fixed_at_best)} if s.warm_from else None,
         trials=trials,
     )
-
-
-def _space_entry(p: Any) -> dict[str, Any]:
-    if p.type == "categorical":
-        return {"type": p.type, "choices": list(p.choices)}
-    return {"type": p.type, "low": p.low, "high": p.high, "log": p.log}
 
 
 def read_results(folder: Path) -> StudyResults:

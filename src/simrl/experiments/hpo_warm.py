@@ -129,9 +129,11 @@ def warm_settings(settings: StudySettings, source: Source, *, space_given: bool,
     if narrow is not None:
         best = source.best_params
         space = {k: p.narrowed(best[k], narrow) if k in best else p for k, p in space.items()}
-    carried = {**source.fixed, **{k: v for k, v in source.best_params.items() if k not in space}}
-    fixed = {k: v for k, v in carried.items() if k not in space and not _overlaps(k, space)}
-    return replace(settings, space=space, fixed={**fixed, **settings.fixed})
+    kept = {**source.fixed, **{k: v for k, v in source.best_params.items() if k not in space}}
+    kept = {k: v for k, v in kept.items() if k not in space and not _overlaps(k, space)}
+    fixed = {**kept, **settings.fixed}
+    at_best = tuple(k for k in fixed if k in source.best_params and k not in settings.fixed)
+    return replace(settings, space=space, fixed=fixed, warm_from=source.name, fixed_at_best=at_best)
 
 
 def _overlaps(key: str, space: dict[str, Param]) -> bool:
