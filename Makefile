@@ -12,7 +12,7 @@ export SDL_VIDEODRIVER := dummy
 WORKERS ?= 2
 PYTEST_PARALLEL := -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
-.PHONY: demo test check install install-dev system-deps egl lint bench clean
+.PHONY: demo test check install install-dev system-deps egl postgres lint bench clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,8 +36,10 @@ install-dev: $(VENV)/.installed-dev
 demo: install egl
 	$(VENV)/bin/simrl bayessim --preset quick
 
-# Debian's chromium for the report's browser test (CI fails that test without it; elsewhere it skips), and
-# EGL for MuJoCo's headless rendering (videos of the MuJoCo tasks; simrl picks MUJOCO_GL=egl without a display).
+# Debian's chromium for the report's browser test (CI fails that test without it; elsewhere it skips),
+# EGL for MuJoCo's headless rendering (videos of the MuJoCo tasks; simrl picks MUJOCO_GL=egl without a display),
+# and Debian's PostgreSQL server for the many-workers tune test (a private server it starts in a temporary
+# folder; CI fails that test without one, elsewhere it skips).
 EGL_PACKAGES := libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -45,7 +47,15 @@ system-deps:
 	    echo "installing Debian's chromium for the browser test"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "chromium not found and cannot install it: the browser test will be skipped"; fi; }
-	@$(MAKE) --no-print-directory egl
+	@$(MAKE) --no-print-directory egl postgres
+
+postgres:
+	@{ command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; } \
+	  || ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's PostgreSQL server for the many-workers tune test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL server (initdb, pg_ctl) not found and cannot install it: its tune test will be skipped"; fi; }
 
 egl:
 	@if command -v dpkg >/dev/null 2>&1 && ! dpkg -s $(EGL_PACKAGES) >/dev/null 2>&1; then \

@@ -418,6 +418,14 @@ def tune(
     storage: Annotated[
         str | None, typer.Option(help="sqlite:///FILE or postgresql://... (default: a journal file in the study).")
     ] = None,
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            metavar="SECONDS",
+            help="How often a worker on a database storage signals it is alive; a worker silent for 3 heartbeats "
+            "has its trial failed and retried.",
+        ),
+    ] = 30.0,
     out: Annotated[Path, typer.Option(help="Parent folder of the study folder.")] = Path("runs"),
     name: Annotated[str | None, typer.Option(help="Study folder and name (default: tune-<algo>-<env>).")] = None,
     warm_start: Annotated[
@@ -472,6 +480,7 @@ def tune(
         timeout=timeout,
         storage=storage,
         device=device,
+        heartbeat=heartbeat,
     )
     settings_fixed = settings.fixed
     if source is not None:

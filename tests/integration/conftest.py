@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,3 +101,19 @@ def sac_run(tmp_path_factory) -> Path:
     except SystemExit as e:
         assert not e.code
     return out / "sac"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The URL of an empty database on a private PostgreSQL server (tests/integration/postgres.py), stopped and
+    removed after the session. Skips without server binaries, except on CI (which installs them): fails there."""
+    from .postgres import ServerUnavailable, private_server
+
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(private_server())
+        except ServerUnavailable as e:
+            if os.environ.get("CI"):
+                pytest.fail(f"{e}; CI must provide a PostgreSQL server (make system-deps)")
+            pytest.skip(str(e))
+        yield url

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -94,6 +95,7 @@ def test_storage_urls(url, ok):
 
 def test_a_journal_trial_whose_process_died_is_failed_and_enqueued_again(tmp_path):
     import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend, JournalStorage
     from optuna.trial import TrialState
 
@@ -109,8 +111,13 @@ def test_a_journal_trial_whose_process_died_is_failed_and_enqueued_again(tmp_pat
     states = {t.number: t.state for t in study.get_trials()}
     assert states[gone.number] == TrialState.FAIL and states[alive.number] == TrialState.RUNNING
     retry = study.get_trials(states=(TrialState.WAITING,))
-    assert len(retry) == 1 and retry[0].system_attrs["fixed_params"] == {"x": gone.params["x"]}
-    assert retry[0].user_attrs["retry_of"] == gone.number
+    assert len(retry) == 1 and retry[0].params == {"x": gone.params["x"]} and "worker" not in retry[0].user_attrs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        assert RetryHeartbeatStaleTrialCallback.retried_trial_number(retry[0]) == gone.number
+    assert hpo.fail_stale_journal_trials(study) == []  # failed once: another worker's check finds nothing
+    popped = study.ask()  # a worker runs the retry: the parameter comes back as it was
+    assert popped.number == retry[0].number and popped.suggest_float("x", 0.0, 1.0) == gone.params["x"]
 
 
 def test_a_space_round_trips_through_its_document():
@@ -136,3 +143,56 @@ def test_narrowing_keeps_inside_the_range_around_the_center():
     assert (n.low, n.high) == (7, 13) and isinstance(n.low, int)
     arch = Param("arch", "categorical", choices=([64], [8]))
     assert arch.narrowed([64], 3) is arch
+
+
+def _trials(*specs):
+    """FrozenTrials from (state, place or None, attrs) specs, numbered 0, 1, ... in order."""
+    import optuna
+    from optuna.trial import TrialState
+
+    out = []
+    for number, (state, place, attrs) in enumerate(specs):
+        system = {"failed_trial": place, "retry_history": [place]} if place is not None else {}
+        t = optuna.trial.create_trial(
+            state=TrialState[state], value=1.0 if state == "COMPLETE" else None, system_attrs=system, user_attrs=attrs
+        )
+        t.number = number
+        out.append(t)
+    return out
+
+
+def test_of_two_trials_started_together_the_earlier_place_runs():
+    done = [("COMPLETE", None, {})] * 4
+    trials = _trials(*done, ("RUNNING", None, {}), ("RUNNING", None, {}))
+    assert not hpo.is_surplus(trials, 4, target=6, grace=90)
+    assert not hpo.is_surplus(trials, 5, target=6, grace=90)
+    trials = _trials(*done, ("PRUNED", None, {}), ("RUNNING", None, {}), ("RUNNING", None, {}))
+    assert not hpo.is_surplus(trials, 5, target=6, grace=90) and hpo.is_surplus(trials, 6, target=6, grace=90)
+    # trials added from another study (warm start) and surplus ones take no place
+    extra = [("COMPLETE", None, {hpo.ADDED: "a#0"}), ("FAIL", None, {hpo.SURPLUS: True})]
+    trials = _trials(*done, *extra, ("RUNNING", None, {}), ("RUNNING", None, {}))
+    assert not hpo.is_surplus(trials, 7, target=6, grace=90)
+    assert hpo.study_places(trials, 90) == (4, {0, 1, 2, 3}, {6, 7})
+
+
+def test_a_retry_takes_the_place_of_the_trial_whose_worker_died():
+    done = [("COMPLETE", None, {})] * 4
+    # trial 4's worker died: the retry (6, place 4) runs, a new trial (5) started meanwhile is surplus
+    trials = _trials(*done, ("FAIL", None, {}), ("RUNNING", None, {}), ("RUNNING", 4, {}))
+    assert hpo.is_surplus(trials, 5, target=5, grace=90) and not hpo.is_surplus(trials, 6, target=5, grace=90)
+    # failed a moment ago, its retry not enqueued yet: the place is still taken ...
+    trials = _trials(*done, ("FAIL", None, {}), ("RUNNING", None, {}))
+    assert hpo.is_surplus(trials, 5, target=5, grace=90)
+    # ... unless it failed by an error, long ago, or used its retries
+    for attrs, grace in (({hpo.ERROR: "ConfigError: x"}, 90), ({}, 1e-9)):
+        trials = _trials(*done, ("FAIL", None, attrs), ("RUNNING", None, {}))
+        assert not hpo.is_surplus(trials, 5, target=5, grace=grace)
+    retries = [("FAIL", 4, {})] * 3  # trial 4 and its three retries all lost their workers
+    trials = _trials(*done, ("FAIL", None, {}), *retries, ("RUNNING", None, {}))
+    trials[7].system_attrs["retry_history"] = [4, 5, 6]
+    assert not hpo.is_surplus(trials, 8, target=5, grace=90)
+    # a place already done, or held by an earlier retry: surplus
+    trials = _trials(("COMPLETE", None, {}), ("FAIL", None, {}), ("COMPLETE", 1, {}), ("RUNNING", 1, {}))
+    assert hpo.is_surplus(trials, 3, target=9, grace=90)
+    trials = _trials(("FAIL", None, {}), ("WAITING", 0, {}), ("RUNNING", 0, {}))
+    assert hpo.is_surplus(trials, 2, target=9, grace=90) and not hpo.is_surplus(trials, 1, target=9, grace=90)

@@ -12,22 +12,37 @@ line up). Seed j's evaluation at slot k is reported at step ``j * n + k - 1`` wi
 current run stops (its meta.json says ``stopped``) and its later seeds are not trained.
 
 Storage: a journal file in the study folder (several processes on one machine), or an RDB URL
-(``sqlite:///...``, ``postgresql://...``) with heartbeats, where a trial whose worker died is failed and
-retried by Optuna. For the journal, a trial left RUNNING by a dead process of this machine is failed and
-its parameters enqueued again at start-up. Re-running the command continues the study until ``trials``
-trials are finished (complete or pruned).
+(``sqlite:///...``, ``postgresql://...``: many workers on many machines) with heartbeats every
+``heartbeat`` seconds, where a trial whose worker fell silent for 3 heartbeats is failed and retried
+(Optuna's check). For the journal, a trial left RUNNING by a dead process of this machine is failed and
+retried. Re-running the command continues the study until ``trials`` trials are finished (complete or
+pruned).
+
+Exact counts with any number of workers (:func:`run_study`): a worker starts one trial at a time, and only
+while the finished trials plus those running or waiting fall short of ``trials`` (otherwise it waits a
+heartbeat, failing the trials of dead workers, whose retries it then runs). Workers that start a trial at
+the same moment are settled by the trial's *place*: its number, or for a retry the number of the trial
+it retries. A trial for which the finished trials and the places before its own that are taken already
+make ``trials`` is *surplus*: failed at once with the user attribute ``surplus``, nothing trained
+(:func:`is_surplus`).
 
 Optuna is imported inside the functions that use it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
 import math
 import os
+import random
 import socket
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +64,12 @@ ADDED = "added_from"
 """User attribute of a trial added from another study (``STUDY#NUMBER``): finished elsewhere, it does not
 count towards ``--trials``."""
 RDB_SCHEMES = ("sqlite", "postgresql")
+MAX_RETRY = 3
+"""How often a trial whose worker died is run again."""
+SURPLUS = "surplus"
+"""User attribute of a trial started after the study had its trials: failed at once, nothing trained."""
+ERROR = "error"
+"""User attribute of a trial that failed by an error in this worker (not a dead worker: no retry)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +101,13 @@ class StudySettings:
     """A round: the name of the study it warm-started from (hpo_warm)."""
     fixed_at_best: tuple[str, ...] = ()
     """The keys of ``fixed`` that are the warm-start source's best values (not the user's fixes)."""
+    heartbeat: float = 30.0
+    """Seconds between a database worker's signs of life; silent for 3 of them, its trial is failed and retried."""
+
+    @property
+    def grace(self) -> float:
+        """Seconds without a heartbeat after which a running trial's worker counts as dead."""
+        return 3 * self.heartbeat
 
     @property
     def study_name(self) -> str:
@@ -138,6 +166,8 @@ def _check_settings(s: StudySettings) -> None:
             raise ConfigError(f"unknown {name} '{value}'", f"choose one of: {', '.join(known)}")
     if s.timeout is not None and not s.timeout > 0:
         raise ConfigError(f"--timeout must be positive, got {s.timeout}")
+    if not (s.heartbeat > 0 and math.isfinite(s.heartbeat)):
+        raise ConfigError(f"--heartbeat must be a positive number of seconds, got {s.heartbeat}")
     if s.storage is not None:
         check_storage_url(s.storage)
 
@@ -255,23 +285,90 @@ def make_pruner(name: str, n_evaluations: int) -> Any:
 
 
 def open_storage(settings: StudySettings) -> Any:
-    """The study's storage (the folder must exist): the journal file, or the RDB with heartbeats and retries."""
+    """The study's storage (the folder must exist): the journal file, or the RDB with heartbeats every
+    ``settings.heartbeat`` seconds, a grace of 3 heartbeats and :func:`retry_trial` for a dead worker's trial."""
     import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import RDBStorage
     from optuna.storages.journal import JournalFileBackend, JournalStorage
+    from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
     if settings.storage is None:
         return JournalStorage(JournalFileBackend(str(settings.folder / JOURNAL)))
+    url, engine_kwargs = engine_url(settings.storage)
     try:
-        return RDBStorage(
-            settings.storage,
-            heartbeat_interval=30,
-            grace_period=90,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=3),
-        )
-    except (ImportError, optuna.exceptions.StorageInternalError) as e:
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeat_interval's
+                    return RDBStorage(
+                        url,
+                        engine_kwargs=engine_kwargs,
+                        heartbeat_interval=settings.heartbeat,  # type: ignore[arg-type]  # seconds; a float works
+                        grace_period=settings.grace,  # type: ignore[arg-type]
+                        heartbeat_stale_trial_callback=retry_trial,
+                    )
+            except (IntegrityError, ProgrammingError):
+                # workers that start together on an empty database all create Optuna's tables: PostgreSQL
+                # lets one do it (DDL is transactional) and fails the others, which then find them
+                if attempt == 4:
+                    raise
+                time.sleep(0.2 + random.random())
+    except ImportError:
+        raise ConfigError(
+            f"cannot open --storage '{settings.storage}': its database driver is not installed",
+            "pip install 'simrl[tune]' (psycopg for PostgreSQL)",
+        ) from None
+    except (optuna.exceptions.StorageInternalError, SQLAlchemyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ConfigError(f"cannot open --storage '{settings.storage}': {first}") from None
+
+
+def engine_url(url: str) -> tuple[str, dict[str, Any]]:
+    """The SQLAlchemy URL and engine options for a ``--storage`` URL.
+
+    A plain ``postgresql://`` URL means psycopg2 to SQLAlchemy before 2.1; simrl installs psycopg (3), so
+    without psycopg2 the URL names psycopg. A PostgreSQL server that does not answer fails after 10 s.
+    """
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url, {}
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg2") is None:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        url = parsed.render_as_string(hide_password=False)
+    if parsed.get_driver_name() in ("psycopg", "psycopg2"):
+        return url, {"connect_args": {"connect_timeout": 10}}
+    return url, {}
+
+
+def retry_trial(study: Any, trial: Any) -> None:
+    """Enqueue a trial whose worker died again, with its parameters, at most ``MAX_RETRY`` times (the
+    storage's callback for Optuna's heartbeat check, and the journal's).
+
+    The record is Optuna's ``RetryHeartbeatStaleTrialCallback``'s (system attributes ``failed_trial``, the
+    first trial retried, and ``retry_history``), so its ``retried_trial_number`` and ``retry_history`` read
+    it; the dead worker's ``worker`` and ``runs`` attributes stay behind.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    if len(history) > MAX_RETRY or SURPLUS in trial.user_attrs:  # a surplus trial had nothing to do
+        return
+    system_attrs = {**trial.system_attrs, "failed_trial": _place(trial), "retry_history": history}
+    user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("worker", "runs", ERROR)}
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=user_attrs,
+            system_attrs=system_attrs,
+        )
+    )
 
 
 def identity(settings: StudySettings) -> dict[str, Any]:
@@ -306,19 +403,64 @@ def _alive(pid: int) -> bool:
 
 def fail_stale_journal_trials(study: Any) -> list[int]:
     """Fail the RUNNING trials whose worker was a process of this machine that no longer exists, and
-    enqueue their parameters again. Returns their numbers."""
+    enqueue them again (:func:`retry_trial`). Returns their numbers."""
     from optuna.trial import TrialState
 
     here = socket.gethostname()
     stale = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker") or {}
-        if worker.get("host") == here and isinstance(worker.get("pid"), int) and not _alive(worker["pid"]):
-            study.tell(t.number, state=TrialState.FAIL)
-            if t.params:
-                study.enqueue_trial(dict(t.params), user_attrs={"retry_of": t.number}, skip_if_exists=False)
+        gone = worker.get("host") == here and isinstance(worker.get("pid"), int) and not _alive(worker["pid"])
+        if gone and _fail_and_retry(study, t):
             stale.append(t.number)
     return stale
+
+
+def _fail_and_retry(study: Any, trial: Any) -> bool:
+    """Fail a running trial and enqueue it again; False if it had finished (or another worker failed it)."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    try:  # the storage's own call, as optuna.storages.fail_stale_trials makes it: exactly one worker succeeds
+        failed = study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+    except UpdateFinishedTrialError:
+        return False
+    if failed:
+        retry_trial(study, trial)
+    return bool(failed)
+
+
+def fail_stale_trials(study: Any, settings: StudySettings) -> list[int]:
+    """Fail the running trials whose worker is gone and enqueue each again (:func:`retry_trial`); returns
+    the numbers of the trials found failed this way.
+
+    Gone: on a database, silent for 3 heartbeats (Optuna's check, which runs :func:`retry_trial`); on the
+    journal, a process of this machine that no longer exists; on both, started more than 3 heartbeats ago
+    and never claimed by a worker (killed between Optuna's ask and its first heartbeat, which Optuna's
+    check never fails).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    running = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    if not running:
+        return []
+    if settings.storage is None:
+        fail_stale_journal_trials(study)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "worker" not in t.user_attrs and t.datetime_start is not None and _age(t.datetime_start) > settings.grace:
+            _fail_and_retry(study, t)
+    now = {t.number: t for t in study.get_trials(deepcopy=False)}
+    return [n for n in running if now[n].state == TrialState.FAIL and not {ERROR, SURPLUS} & set(now[n].user_attrs)]
+
+
+def _age(when: datetime) -> float:
+    """Seconds since ``when``: the RDB's naive local times, the journal's UTC ones."""
+    return (datetime.now(when.tzinfo) - when).total_seconds()
 
 
 def load_study(plan: Plan) -> Any:
@@ -365,6 +507,19 @@ def objective(plan: Plan, log: Callable[[str], None] = print) -> Callable[[Any],
 
     def run_trial(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", worker_id())
+        if is_surplus(trial.study.get_trials(deepcopy=False), trial.number, s.trials, s.grace):
+            trial.set_user_attr(SURPLUS, True)
+            raise _Surplus(f"trial {trial.number}: the study has its {s.trials} trials")
+        try:
+            return train_trial(trial)
+        except optuna.TrialPruned:
+            raise
+        except BaseException as e:  # not a dead worker's trial: no retry
+            with contextlib.suppress(Exception):
+                trial.set_user_attr(ERROR, f"{type(e).__name__}: {e}".splitlines()[0])
+            raise
+
+    def train_trial(trial: optuna.Trial) -> float:
         values = {name: p.value(_suggest(trial, p)) for name, p in plan.space.items()}
         seeds = [s.seed + j for j in range(s.seeds_per_trial)]
         configs = [plan.config(values, seed) for seed in seeds]  # ConfigError here: the trial fails, the study stops
@@ -404,6 +559,88 @@ def objective(plan: Plan, log: Callable[[str], None] = print) -> Callable[[Any],
     return run_trial
 
 
+class _Surplus(Exception):
+    """A trial started after the study had its trials (the objective's; ``run_study`` catches it)."""
+
+
+def _place(trial: Any) -> int:
+    """A trial's place in the study: its number, or for a retry the number of the trial first retried."""
+    return int(trial.system_attrs.get("failed_trial", trial.number))
+
+
+def study_places(trials: list[Any], grace: float) -> tuple[int, set[int], set[int]]:
+    """The study's finished (complete or pruned) trials, the places done (a trial there finished) and the
+    places taken (not done, and a trial there is running or waiting, or the place's last trial lost its
+    worker less than ``grace`` seconds ago and its retry is being enqueued: Optuna fails a stale trial
+    first, then enqueues it). Trials added from another study and surplus ones are left out."""
+    from optuna.trial import TrialState
+
+    finished, done, taken = 0, set(), set()
+    last: dict[int, Any] = {}
+    for t in trials:
+        if ADDED in t.user_attrs or SURPLUS in t.user_attrs:
+            continue
+        place = _place(t)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            finished += 1
+            done.add(place)
+        elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+            taken.add(place)
+        if place not in last or t.number > last[place].number:
+            last[place] = t
+    for place, t in last.items():
+        if t.state == TrialState.FAIL and _retry_pending(t, grace):
+            taken.add(place)
+    return finished, done, taken - done
+
+
+def _retry_pending(trial: Any, grace: float) -> bool:
+    """A failed trial that no error of its worker failed, with retries left, failed less than ``grace`` ago."""
+    return (
+        ERROR not in trial.user_attrs
+        and len(trial.system_attrs.get("retry_history", [])) < MAX_RETRY
+        and trial.datetime_complete is not None
+        and _age(trial.datetime_complete) < grace
+    )
+
+
+def is_surplus(trials: list[Any], number: int, target: int, grace: float) -> bool:
+    """Whether the running trial ``number`` must not run: its place is done or held by an earlier trial
+    (a second retry of one trial), or the finished trials and the places before its own that are taken
+    already reach ``target``. Of two trials that start together the one with the earlier place runs: each
+    sees the other, so the decision does not depend on which asks first."""
+    from optuna.trial import TrialState
+
+    me = next(t for t in trials if t.number == number)
+    place = _place(me)
+    others = [t for t in trials if t.number != number]
+    finished, done, taken = study_places(others, grace)
+    if place in done:
+        return True
+    live = (TrialState.RUNNING, TrialState.WAITING)
+    earlier = [t for t in others if _place(t) == place and t.number < number and SURPLUS not in t.user_attrs]
+    if any(t.state in live for t in earlier):
+        return True
+    return finished + sum(p < place for p in taken) >= target
+
+
+class _QuietSurplus(logging.Filter):
+    """Drops Optuna's two warnings about a surplus trial (failed on purpose, nothing ran): the one carrying
+    the :class:`_Surplus` exception, and the trial's next one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        words = record.getMessage().split()
+        number = words[1] if len(words) > 2 and words[0] == "Trial" and words[2] == "failed" else None
+        if record.exc_info and isinstance(record.exc_info[1], _Surplus) and number is not None:
+            self.numbers.add(number)
+            return False
+        return number not in self.numbers
+
+
 def _suggest(trial: Any, p: Param) -> Any:
     if p.type == "float":
         return trial.suggest_float(p.name, float(p.low), float(p.high), log=p.log)  # type: ignore[arg-type]
@@ -429,6 +666,11 @@ def run_study(
 ) -> Any:
     """Run (or continue) the study until ``trials`` trials are finished or ``timeout`` seconds pass.
 
+    Any number of workers may run one study at once: each starts a trial only while the finished trials
+    and the places taken fall short of ``trials``, else waits a heartbeat (failing dead workers' trials,
+    whose retries it then runs); a trial that starts too many is surplus and trains nothing
+    (:func:`is_surplus`). So the study ends with exactly ``trials`` finished trials.
+
     ``on_open(study)`` is called once the study is open, before any trial (``--warm-start`` seeds it
     there); ``after_trial(study)`` after every trial (the outputs are rewritten there). Returns the study.
     """
@@ -437,8 +679,12 @@ def run_study(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = plan.settings
+    if s.storage is not None:  # a database that cannot be opened fails before the study folder exists
+        open_storage(s).engine.dispose()
     s.folder.mkdir(parents=True, exist_ok=True)
     study = load_study(plan)
+    if s.storage is not None:  # workers started together must not propose the same points
+        study.sampler.reseed_rng()
     if not (s.folder / SPACE_FILE).exists():
         doc = yaml.safe_dump(space_doc(plan.space), sort_keys=False, default_flow_style=None)
         write_text(s.folder / SPACE_FILE, doc)
@@ -450,19 +696,47 @@ def run_study(
         return study
 
     def each(study: Any, trial: Any) -> None:
+        if SURPLUS in trial.user_attrs:
+            log(f"trial {trial.number} not run: the study's {s.trials} trials are finished or running")
+            return
         value = f"value {trial.value:.2f}" if trial.state == TrialState.COMPLETE else ""
+        retry = f"(retry of trial {_place(trial)}) " if "failed_trial" in trial.system_attrs else ""
         best = ""
         if any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
             best = f"   best {study.best_value:.2f} (trial {study.best_trial.number})"
-        log(f"trial {trial.number} {trial.state.name.lower()} {value}{best}")
+        log(f"trial {trial.number} {trial.state.name.lower()} {retry}{value}{best}")
         if after_trial is not None:
             after_trial(study)
 
-    study.optimize(
-        objective(plan, log),
-        n_trials=remaining,
-        timeout=s.timeout,
-        callbacks=[each, lambda study, _: study.stop() if finished_trials(study) >= s.trials else None],
-        catch=(),
-    )
+    run_trial = objective(plan, log)
+    began = time.monotonic()
+    quiet = _QuietSurplus()
+    optuna_log = logging.getLogger("optuna.study._optimize")
+    optuna_log.addFilter(quiet)
+    me = worker_id()
+    try:
+        while s.timeout is None or time.monotonic() - began < s.timeout:
+            for number in fail_stale_trials(study, s):
+                log(f"trial {number} failed: its worker is gone (enqueued again)")
+            trials = study.get_trials(deepcopy=False)
+            finished, _, taken = study_places(trials, s.grace)
+            if finished >= s.trials:
+                break
+            waiting = any(t.state == TrialState.WAITING for t in trials)
+            if not waiting and finished + len(taken) >= s.trials:  # the rest are running elsewhere
+                left = s.heartbeat if s.timeout is None else s.timeout - (time.monotonic() - began)
+                time.sleep(max(0.0, min(s.heartbeat, left)))
+                continue
+            before = {t.number for t in trials if t.user_attrs.get("worker") == me}
+            try:
+                study.optimize(run_trial, n_trials=1, callbacks=[each], catch=(_Surplus,))
+            except Exception:
+                now = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("worker") == me]
+                mine = [t for t in now if t.number not in before]
+                if len(mine) != 1 or mine[0].state != TrialState.FAIL or {ERROR, SURPLUS} & set(mine[0].user_attrs):
+                    raise
+                # another worker failed it, this one silent for 3 heartbeats (stalled): it is retried there
+                log(f"trial {mine[0].number} failed: no heartbeat for {s.grace:g} s (enqueued again)")
+    finally:
+        optuna_log.removeFilter(quiet)
     return study

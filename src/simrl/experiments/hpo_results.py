@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from simrl.errors import ConfigError
-from simrl.experiments.hpo import Plan, trial_hyperparams
+from simrl.experiments.hpo import SURPLUS, Plan, trial_hyperparams
 from simrl.utils.atomic import write_text
 
 
@@ -35,6 +35,8 @@ class TrialRecord:
     runs: list[str]
     """Its run folders, relative to the study folder."""
     duration_s: float | None
+    retry_of: int | None = None
+    """The trial it runs again (whose worker died), or None."""
 
 
 @dataclass(frozen=True)
@@ -83,11 +85,14 @@ def _params(plan: Plan, stored: dict[str, Any]) -> dict[str, Any]:
 
 
 def collect(plan: Plan, study: Any) -> StudyResults:
-    """The study's trials and best trial as records."""
+    """The study's trials and best trial as records; surplus trials (started by a worker after the study
+    had its trials, failed at once, nothing trained) are left out."""
     from optuna.trial import TrialState
 
     trials = []
     for t in study.get_trials(deepcopy=False):
+        if SURPLUS in t.user_attrs:
+            continue
         value = t.value if t.state == TrialState.COMPLETE else None
         duration = t.duration.total_seconds() if t.duration is not None else None
         trials.append(
@@ -98,6 +103,7 @@ def collect(plan: Plan, study: Any) -> StudyResults:
                 _params(plan, t.params),
                 list(t.user_attrs.get("runs", [])),
                 duration,
+                t.system_attrs.get("failed_trial"),
             )
         )
     complete = [t for t in trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
@@ -166,7 +172,7 @@ def write_tables(folder: Path, results: StudyResults) -> list[Path]:
     names = sorted({k for t in results.trials for k in t.params})
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["number", "state", "value", "duration_s", *names, "runs"])
+    w.writerow(["number", "state", "value", "duration_s", *names, "runs", "retry_of"])
     for t in results.trials:
         w.writerow(
             [
@@ -176,6 +182,7 @@ def write_tables(folder: Path, results: StudyResults) -> list[Path]:
                 "" if t.duration_s is None else round(t.duration_s, 3),
                 *(_cell(t.params.get(n)) for n in names),
                 " ".join(t.runs),
+                "" if t.retry_of is None else t.retry_of,
             ]
         )
     write_text(written[1], buf.getvalue())
