@@ -103,13 +103,12 @@ def part_b(work: Path, trials: int, timesteps: int, log: Path) -> dict[str, Any]
 
 def part_c(work: Path, trials: int, repeats: int, log: Path) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from tests.integration.postgres import PostgresServer
+    from tests.integration.postgres import private_server
 
     rates: dict[int, list[float]] = {1: [], 2: []}
-    with PostgresServer(work / "pg") as server:
+    with private_server() as url:  # one database; each measurement its own study (named by its folder)
         for r in range(repeats):
             for workers in (1, 2) if r % 2 == 0 else (2, 1):
-                url = server.create_database(f"c{workers}r{r}")
                 args = ["tune", "ppo", ENV, "--space", str(SPACE), "--trials", str(trials), "--timesteps", "8192",
                         "--n-evaluations", "2", "--pruner", "none", "--storage", url, "--out", str(work / "c"),
                         "--name", f"c{workers}r{r}"]  # fmt: skip
@@ -160,7 +159,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=RESULTS / "hpo.json")
     a = p.parse_args()
     for part in a.part:  # a fresh folder per part that is run
-        for name in {"a": ["pruned"], "b": ["unpruned"], "c": ["c", "pg"]}[part]:
+        for name in {"a": ["pruned"], "b": ["unpruned"], "c": ["c"]}[part]:
             shutil.rmtree(a.work / name, ignore_errors=True)
     a.work.mkdir(parents=True, exist_ok=True)
     log = a.work / "bench.log"

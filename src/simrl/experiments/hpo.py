@@ -58,6 +58,8 @@ SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "halving", "none")
 SCORES = ("iqm", "mean")
 JOURNAL = "study.journal"
+POLL_S = 2.0
+"""Seconds between a waiting worker's looks at the study (others' trials finished, or one's worker dead)."""
 SPACE_FILE = "space.yaml"
 """The space a study searches, written in its folder (what ``--warm-start`` reads)."""
 ADDED = "added_from"
@@ -724,8 +726,9 @@ def run_study(
                 break
             waiting = any(t.state == TrialState.WAITING for t in trials)
             if not waiting and finished + len(taken) >= s.trials:  # the rest are running elsewhere
+                # poll often: this worker ends as soon as they finish, and takes over a dead one's retry
                 left = s.heartbeat if s.timeout is None else s.timeout - (time.monotonic() - began)
-                time.sleep(max(0.0, min(s.heartbeat, left)))
+                time.sleep(max(0.0, min(s.heartbeat, POLL_S, left)))
                 continue
             before = {t.number for t in trials if t.user_attrs.get("worker") == me}
             try:
