@@ -461,11 +461,15 @@ def tune(
     source = hpo_warm.read_source(warm_start) if warm_start is not None else None
     if source is not None and source.folder.resolve() == (out / folder_name).resolve():
         raise SimrlError(f"--warm-start '{warm_start}' is the study itself", "give the new round another --name")
+    if space is not None:
+        searched = read_space(space)
+    else:
+        searched = source.space if source is not None else default_space(algo.lower(), env_id)
     settings = hpo.StudySettings(
         algo=algo,
         env_id=env_id,
         folder=out / folder_name,
-        space=read_space(space) if space is not None else source.space if source else default_space(algo.lower()),
+        space=searched,
         fixed=hpo.parse_fixes(fix or []),
         trials=trials,
         seeds_per_trial=seeds_per_trial,

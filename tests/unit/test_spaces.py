@@ -9,6 +9,7 @@ import sys
 import warnings
 
 import pytest
+import yaml
 
 from simrl.errors import ConfigError
 from simrl.experiments import hpo
@@ -56,12 +57,28 @@ def test_a_bad_parameter_is_one_line_naming_it(spec, message):
     assert "\n" not in e.value.line()
 
 
-@pytest.mark.parametrize("algo", sorted(ALGOS))
-def test_every_algorithm_ships_a_space_whose_every_bound_it_accepts(algo):
-    assert default_space_path(algo).is_file()
-    space = default_space(algo)
-    plan = hpo.prepare(hpo.StudySettings(algo, "simrl/Pendulum-v0", folder=None, space=space))  # type: ignore[arg-type]
+def _shipped() -> list[tuple[str, str]]:
+    """(algo, env id) for every shipped space: the default one on the pendulum, and every env block."""
+    out = []
+    for algo in sorted(ALGOS):
+        doc = yaml.safe_load(default_space_path(algo).read_text())
+        envs = [k for k in doc if k != "default"] if "default" in doc else []
+        out += [(algo, "simrl/Pendulum-v0" if "simrl/Pendulum-v0" not in envs else "Pendulum-v1")]
+        out += [(algo, env) for env in envs]
+    return out
+
+
+@pytest.mark.parametrize("algo, env_id", _shipped())
+def test_every_shipped_space_has_every_bound_accepted_by_its_algorithm(algo, env_id):
+    space = default_space(algo, env_id)
+    plan = hpo.prepare(hpo.StudySettings(algo, env_id, folder=None, space=space))  # type: ignore[arg-type]
     assert set(plan.space) == set(space)
+
+
+def test_an_env_block_replaces_the_default_space_for_that_env():
+    pendulum, other = default_space("ppo", "simrl/Pendulum-v0"), default_space("ppo", "Pendulum-v1")
+    assert set(pendulum) == {"learning_rate", "gamma", "gae_lambda", "n_epochs", "clip_range"}
+    assert {"n_steps", "batch_size", "policy_kwargs.net_arch"} <= set(other) and default_space("ppo") == other
 
 
 def test_a_key_the_algorithm_does_not_take_or_a_bad_bound_fails_before_the_study():

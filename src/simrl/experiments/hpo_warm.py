@@ -98,7 +98,7 @@ def read_source(folder: Path) -> Source:
 
         space = parse_space(read_yaml(space_path, "search space"), f"'{space_path}'")
     else:
-        space = default_space(str(ident["algo"]))
+        space = default_space(str(ident["algo"]), str(ident["env_id"]))
     params = {k: space[k].value(v) if k in space else v for k, v in best.params.items()}
     return Source(
         folder=folder,

@@ -174,9 +174,18 @@ def default_space_path(algo: str) -> Path:
     return Path(str(resources.files("simrl") / "configs" / "spaces" / f"{algo}.yaml"))
 
 
-def default_space(algo: str) -> dict[str, Param]:
-    """The shipped space of ``algo`` (ConfigError if there is none)."""
+def default_space(algo: str, env_id: str | None = None) -> dict[str, Param]:
+    """The shipped space of ``algo`` for ``env_id`` (ConfigError if there is none).
+
+    A shipped file is one flat space, or blocks: ``default:`` and env ids, an env's block replacing the
+    default for it (a space tailored to an env leaves parameters out, so the blocks do not merge).
+    """
     path = default_space_path(algo)
     if not path.is_file():
         raise ConfigError(f"no default search space for '{algo}'", "give one with --space FILE")
-    return parse_space(read_yaml(path, "search space"), f"configs/spaces/{algo}.yaml")
+    doc = read_yaml(path, "search space")
+    origin = f"configs/spaces/{algo}.yaml"
+    if isinstance(doc, dict) and "default" in doc:
+        key = env_id if env_id in doc else "default"
+        return parse_space(doc[key], f"{origin} ({key})")
+    return parse_space(doc, origin)
