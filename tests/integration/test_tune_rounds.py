@@ -126,3 +126,15 @@ def test_warm_start_from_another_algorithm_is_refused(cli, round1, tmp_path):
     r = cli("tune", "sac", ENV, "--out", tmp_path, "--warm-start", round1, "--timesteps", "512")
     assert r.code == 2 and "tuned ppo on simrl/Pendulum-v0, not sac" in r.err
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow(minutes=1)
+def test_a_study_reproduces_from_its_seed_on_a_database_too(cli, tmp_path):
+    def params(name: str) -> list[dict]:
+        r = cli("tune", "ppo", ENV, "--out", tmp_path, "--name", name, "--trials", "2", "--sampler", "random",
+                "--seed", "3", "--timesteps", "256", "--storage", f"sqlite:///{tmp_path}/{name}.db", *TINY)  # fmt: skip
+        assert r.code == 0, r.err
+        return [t["params"] for t in _results(tmp_path / name)["trials"]]
+
+    first = params("a")
+    assert params("b") == first and first[0] != first[1]

@@ -515,6 +515,11 @@ def objective(plan: Plan, log: Callable[[str], None] = print) -> Callable[[Any],
         if is_surplus(trial.study.get_trials(deepcopy=False), trial.number, s.trials, s.grace):
             trial.set_user_attr(SURPLUS, True)
             raise _Surplus(f"trial {trial.number}: the study has its {s.trials} trials")
+        # each trial's own sampler, seeded by --seed and its number (unique in the study): one worker
+        # reproduces its study, and workers side by side never propose the same points. Optuna's samplers
+        # keep their state in the study (CMA-ES in its trials) and sample at the first suggest, so a new
+        # one per trial loses nothing.
+        trial.study.sampler = make_sampler(s.sampler, s.seed + trial.number)
         try:
             return train_trial(trial)
         except optuna.TrialPruned:
@@ -688,8 +693,6 @@ def run_study(
         open_storage(s).engine.dispose()
     s.folder.mkdir(parents=True, exist_ok=True)
     study = load_study(plan)
-    if s.storage is not None:  # workers started together must not propose the same points
-        study.sampler.reseed_rng()
     if not (s.folder / SPACE_FILE).exists():
         doc = yaml.safe_dump(space_doc(plan.space), sort_keys=False, default_flow_style=None)
         write_text(s.folder / SPACE_FILE, doc)
