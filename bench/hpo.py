@@ -2,10 +2,11 @@
 
     python bench/hpo.py --part a b c --work /tmp/bench-hpo     # about 25 minutes on 2 cores
 
-(a) A 20-trial TPE study of PPO on simrl/Pendulum-v0 (``examples/tune/pendulum-ppo.yaml``, 3 seeds per
-    trial, median pruner, ``--timesteps`` 30,720: half the preset's budget, about where the preset first
-    solves), then ``simrl confirm`` of its best against the preset on 10 fresh seeds: the IQM of each
-    side's final evaluations with 95% CIs and P(tuned > preset), whichever way it falls.
+(a) A 20-trial TPE study of PPO on simrl/Pendulum-v0 (its shipped space, configs/spaces/ppo.yaml's
+    pendulum block), 3 seeds per trial, median pruner, ``--timesteps`` 30,720 (half the preset's budget,
+    about where the preset first solves), then ``simrl confirm`` of its best against the preset on 10
+    fresh seeds: the IQM of each side's final evaluations with 95% CIs and P(tuned > preset), whichever
+    way it falls.
 (b) The same study with ``--pruner none``: environment steps spent by all trials (the sum of every trial
     run's ``timesteps_done``) and the best value found, against (a)'s pruned study.
 (c) One worker against two on one PostgreSQL study (a private server, as the tests start one): trials
@@ -33,7 +34,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 ENV = "simrl/Pendulum-v0"
-SPACE = ROOT / "examples" / "tune" / "pendulum-ppo.yaml"
 
 
 def simrl() -> list[str]:
@@ -61,7 +61,7 @@ def study_steps(folder: Path) -> int:
 
 
 def tune_args(name: str, work: Path, trials: int, timesteps: int, *extra: str) -> list[str]:
-    return ["tune", "ppo", ENV, "--space", str(SPACE), "--trials", str(trials), "--seeds-per-trial", "3",
+    return ["tune", "ppo", ENV, "--trials", str(trials), "--seeds-per-trial", "3",
             "--timesteps", str(timesteps), "--seed", "0", "--out", str(work), "--name", name, *extra]  # fmt: skip
 
 
@@ -109,7 +109,7 @@ def part_c(work: Path, trials: int, repeats: int, log: Path) -> dict[str, Any]:
     with private_server() as url:  # one database; each measurement its own study (named by its folder)
         for r in range(repeats):
             for workers in (1, 2) if r % 2 == 0 else (2, 1):
-                args = ["tune", "ppo", ENV, "--space", str(SPACE), "--trials", str(trials), "--timesteps", "8192",
+                args = ["tune", "ppo", ENV, "--trials", str(trials), "--timesteps", "8192",
                         "--n-evaluations", "2", "--pruner", "none", "--storage", url, "--out", str(work / "c"),
                         "--name", f"c{workers}r{r}"]  # fmt: skip
                 start = time.perf_counter()
