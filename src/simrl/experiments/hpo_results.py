@@ -19,7 +19,7 @@ import yaml
 
 from simrl.errors import ConfigError
 from simrl.experiments.hpo import SURPLUS, Plan, trial_hyperparams
-from simrl.utils.atomic import write_text
+from simrl.utils.atomic import write_bytes, write_text
 
 
 @dataclass(frozen=True)
@@ -239,7 +239,9 @@ def write_plots(folder: Path, study: Any) -> list[Path]:
         fig = np.atleast_1d(ax).flat[0].figure
         fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 5))
         path = out / f"{name}.png"
-        fig.savefig(path, dpi=100, bbox_inches="tight")
+        buf = io.BytesIO()  # written whole: several workers of one study draw the plots as each ends
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        write_bytes(path, buf.getvalue())
         plt.close(fig)
         written.append(path)
     return written
