@@ -120,6 +120,27 @@ def test_a_pruned_trial_stops_its_run_and_trains_no_further_seed(cli, tmp_path, 
     assert "optuna-dashboard sqlite:///" in r.out and not (tmp_path / "study" / "study.journal").exists()
 
 
+@pytest.mark.slow(minutes=1)
+def test_a_trial_is_never_pruned_at_its_last_evaluation(cli, tmp_path, monkeypatch):
+    """Its training is done by then: pruning would throw away a finished trial's value and save nothing."""
+    import optuna
+
+    from simrl.experiments import hpo
+
+    class AlwaysPrune(optuna.pruners.BasePruner):
+        def prune(self, study, trial) -> bool:
+            return True
+
+    monkeypatch.setattr(hpo, "make_pruner", lambda name, n: AlwaysPrune())
+    r = tune(cli, tmp_path, "--trials", "1", "--seeds-per-trial", "2")  # evaluations: seed 0's 2, seed 1's 2
+    assert r.code == 0, r.err
+    trials = json.loads((tmp_path / "study" / "results.json").read_text())["trials"]
+    assert [t["state"] for t in trials] == ["pruned"] and trials[0]["runs"] == ["trials/0/s0"]
+    r = tune(cli, tmp_path, "--name", "one", "--trials", "1", "--n-evaluations", "1")
+    trials = json.loads((tmp_path / "one" / "results.json").read_text())["trials"]
+    assert r.code == 0 and [t["state"] for t in trials] == ["complete"]
+
+
 @pytest.mark.parametrize(
     "space, args, message",
     [

@@ -551,7 +551,8 @@ def objective(plan: Plan, log: Callable[[str], None] = print) -> Callable[[Any],
                 curve[slot] = mean
                 seen = [c[slot] for c in curves if slot in c]
                 trial.report(sum(seen) / len(seen), j * s.n_evaluations + slot - 1)
-                if trial.should_prune():
+                last = j == len(configs) - 1 and slot == s.n_evaluations  # all trained: pruning saves nothing
+                if not last and trial.should_prune():
                     pruned = True
                     return False
                 return True
