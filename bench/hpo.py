@@ -10,8 +10,9 @@
 (b) The same study with ``--pruner none``: environment steps spent by all trials (the sum of every trial
     run's ``timesteps_done``) and the best value found, against (a)'s pruned study.
 (c) One worker against two on one PostgreSQL study (a private server, as the tests start one): trials
-    per minute of ``--trials`` short trials, from the first worker's start to the last one's end (process
-    start-up included, as a user sees it). ``--repeats`` pairs, the order alternating; the median ratio.
+    per minute of ``--c-trials`` one-seed trials of ``--timesteps``, from the first worker's start to the
+    last one's end (process start-up and each worker's closing plots included, as a user sees them).
+    ``--repeats`` pairs, the order alternating; the median ratio.
 
 Every study is run by the ``simrl`` command in its own process, one torch thread each. Results go to
 ``--json`` (default bench/results/hpo.json), each part its own key.
@@ -101,7 +102,7 @@ def part_b(work: Path, trials: int, timesteps: int, log: Path) -> dict[str, Any]
     return out
 
 
-def part_c(work: Path, trials: int, repeats: int, log: Path) -> dict[str, Any]:
+def part_c(work: Path, trials: int, timesteps: int, repeats: int, log: Path) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     from tests.integration.postgres import private_server
 
@@ -109,7 +110,7 @@ def part_c(work: Path, trials: int, repeats: int, log: Path) -> dict[str, Any]:
     with private_server() as url:  # one database; each measurement its own study (named by its folder)
         for r in range(repeats):
             for workers in (1, 2) if r % 2 == 0 else (2, 1):
-                args = ["tune", "ppo", ENV, "--trials", str(trials), "--timesteps", "8192",
+                args = ["tune", "ppo", ENV, "--trials", str(trials), "--timesteps", str(timesteps),
                         "--n-evaluations", "2", "--pruner", "none", "--storage", url, "--out", str(work / "c"),
                         "--name", f"c{workers}r{r}"]  # fmt: skip
                 start = time.perf_counter()
@@ -129,6 +130,7 @@ def part_c(work: Path, trials: int, repeats: int, log: Path) -> dict[str, Any]:
     ratios = [b / a for a, b in zip(rates[1], rates[2], strict=True)]
     return {
         "trials": trials,
+        "timesteps": timesteps,
         "trials_per_minute": {str(k): [round(x, 2) for x in v] for k, v in rates.items()},
         "median_trials_per_minute": {str(k): round(statistics.median(v), 2) for k, v in rates.items()},
         "median_ratio_2_to_1": round(statistics.median(ratios), 3),
@@ -172,7 +174,7 @@ def main() -> None:
         elif part == "b":
             doc["b"] = part_b(a.work, a.trials, a.timesteps, log)
         else:
-            doc["c"] = part_c(a.work, a.c_trials, a.repeats, log)
+            doc["c"] = part_c(a.work, a.c_trials, a.timesteps, a.repeats, log)
         print(f"({part}) {time.perf_counter() - start:.0f} s: {json.dumps(doc[part], default=str)[:2000]}", flush=True)
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
