@@ -65,6 +65,8 @@ def test_round_two_searches_the_learning_rate_alone_around_round_ones_best(cli, 
     # round 1's best is the same experiment here (same settings and hyper-parameters): added, not retrained
     added = trials[0]
     assert added["runs"] == [f"../r1/trials/{r1['best_number']}/s0"] and added["value"] == r1["best_value"]
+    assert added["added_from"] == f"r1#{r1['best_number']}" and added["duration_s"] is None
+    assert f"added from r1#{r1['best_number']}" in (r2 / "report.html").read_text()
     assert [t["state"] for t in trials] == ["complete"] * 3
     assert sorted(p.name for p in (r2 / "trials").iterdir()) == ["1", "2"]
     for t in trials[1:]:  # the new trials keep round 1's best gamma and clip range and vary the learning rate

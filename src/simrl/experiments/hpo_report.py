@@ -205,7 +205,10 @@ def _trials_section(study: StudyResults, folder: Path) -> Any:
     rows = [
         [
             t.number,
-            t.state + (" (best)" if t.number == study.best_number else ""),
+            t.state
+            + (" (best)" if t.number == study.best_number else "")
+            + (f" (retry of {t.retry_of})" if t.retry_of is not None else "")
+            + (f" (added from {t.added_from})" if t.added_from else ""),
             page.format_value(t.value),
             "—" if t.duration_s is None else f"{t.duration_s:.1f} s",
             tuple(page.Link(Path(r).name, _run_href(folder, r)) for r in t.runs) or "—",

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from simrl.errors import ConfigError
-from simrl.experiments.hpo import SURPLUS, Plan, trial_hyperparams
+from simrl.experiments.hpo import ADDED, SURPLUS, Plan, trial_hyperparams
 from simrl.utils.atomic import write_bytes, write_text
 
 
@@ -37,6 +37,8 @@ class TrialRecord:
     duration_s: float | None
     retry_of: int | None = None
     """The trial it runs again (whose worker died), or None."""
+    added_from: str | None = None
+    """``STUDY#NUMBER`` for a trial a warm start added from another study (trained there), or None."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,9 @@ def collect(plan: Plan, study: Any) -> StudyResults:
                 value,
                 _params(plan, t.params),
                 list(t.user_attrs.get("runs", [])),
-                duration,
+                None if ADDED in t.user_attrs else duration,
                 t.system_attrs.get("failed_trial"),
+                t.user_attrs.get(ADDED),
             )
         )
     complete = [t for t in trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
@@ -172,7 +175,7 @@ def write_tables(folder: Path, results: StudyResults) -> list[Path]:
     names = sorted({k for t in results.trials for k in t.params})
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["number", "state", "value", "duration_s", *names, "runs", "retry_of"])
+    w.writerow(["number", "state", "value", "duration_s", *names, "runs", "retry_of", "added_from"])
     for t in results.trials:
         w.writerow(
             [
@@ -183,6 +186,7 @@ def write_tables(folder: Path, results: StudyResults) -> list[Path]:
                 *(_cell(t.params.get(n)) for n in names),
                 " ".join(t.runs),
                 "" if t.retry_of is None else t.retry_of,
+                t.added_from or "",
             ]
         )
     write_text(written[1], buf.getvalue())
