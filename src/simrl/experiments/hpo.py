@@ -58,6 +58,8 @@ SAMPLERS = ("tpe", "random", "cmaes", "gp")
 PRUNERS = ("median", "halving", "none")
 SCORES = ("iqm", "mean")
 JOURNAL = "study.journal"
+GRACE_HEARTBEATS = 3
+"""A worker silent for this many heartbeats counts as dead: its trial is failed and retried."""
 POLL_S = 2.0
 """Seconds between a waiting worker's looks at the study (others' trials finished, or one's worker dead)."""
 SPACE_FILE = "space.yaml"
@@ -109,7 +111,7 @@ class StudySettings:
     @property
     def grace(self) -> float:
         """Seconds without a heartbeat after which a running trial's worker counts as dead."""
-        return 3 * self.heartbeat
+        return GRACE_HEARTBEATS * self.heartbeat
 
     @property
     def study_name(self) -> str:
@@ -210,6 +212,19 @@ class Plan:
         return replace(config, eval_freq=max(1, config.timesteps // s.n_evaluations))
 
 
+def preset(settings: StudySettings) -> TrainConfig:
+    """The run configuration a study's trials start from: the preset of its algo and env at its budget,
+    before ``--fix`` and the space."""
+    return resolve(
+        settings.algo,
+        settings.env_id,
+        timesteps=settings.timesteps,
+        seed=0,
+        n_envs=settings.n_envs,
+        device=settings.device,
+    )
+
+
 def prepare(settings: StudySettings) -> Plan:
     """Check the settings and the space: every fixed value and every parameter's bounds (low and high,
     every choice) as ``--set`` values for the algorithm. Writes nothing.
@@ -228,14 +243,7 @@ def prepare(settings: StudySettings) -> Plan:
     for key in settings.fixed:
         if any(k.startswith(key + ".") or key.startswith(k + ".") for k in space):
             raise ConfigError(f"--fix {key} overlaps search parameter(s) of the space", "fix the whole parameter")
-    base_config = resolve(
-        settings.algo,
-        settings.env_id,
-        timesteps=settings.timesteps,
-        seed=0,
-        n_envs=settings.n_envs,
-        device=settings.device,
-    )
+    base_config = preset(settings)
     base = trial_hyperparams(base_config.hyperparams, settings.fixed)
     plan = Plan(replace(settings, algo=base_config.algo), space, base)
     first = {k: p.extremes()[0] for k, p in space.items()}
@@ -290,16 +298,22 @@ def make_pruner(name: str, n_evaluations: int) -> Any:
 
 
 def open_storage(settings: StudySettings) -> Any:
-    """The study's storage (the folder must exist): the journal file, or the RDB with heartbeats every
-    ``settings.heartbeat`` seconds, a grace of 3 heartbeats and :func:`retry_trial` for a dead worker's trial."""
+    """The study's storage (the folder must exist): :func:`storage_at` its folder and ``--storage``."""
+    return storage_at(settings.folder, settings.storage, settings.heartbeat)
+
+
+def storage_at(folder: Path, url: str | None, heartbeat: float = 30.0) -> Any:
+    """The journal file in ``folder`` (``url`` None), or the RDB at ``url`` with heartbeats every
+    ``heartbeat`` seconds, a grace of 3 heartbeats and :func:`retry_trial` for a dead worker's trial."""
     import optuna
     from optuna.storages import RDBStorage
     from optuna.storages.journal import JournalFileBackend, JournalStorage
     from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
-    if settings.storage is None:
-        return JournalStorage(JournalFileBackend(str(settings.folder / JOURNAL)))
-    url, engine_kwargs = engine_url(settings.storage)
+    if url is None:
+        return JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+    given = url
+    url, engine_kwargs = engine_url(url)
     try:
         for attempt in range(5):
             try:
@@ -308,8 +322,8 @@ def open_storage(settings: StudySettings) -> Any:
                     return RDBStorage(
                         url,
                         engine_kwargs=engine_kwargs,
-                        heartbeat_interval=settings.heartbeat,  # type: ignore[arg-type]  # seconds; a float works
-                        grace_period=settings.grace,  # type: ignore[arg-type]
+                        heartbeat_interval=heartbeat,  # type: ignore[arg-type]  # seconds; a float works
+                        grace_period=GRACE_HEARTBEATS * heartbeat,  # type: ignore[arg-type]
                         heartbeat_stale_trial_callback=retry_trial,
                     )
             except (IntegrityError, ProgrammingError):
@@ -320,12 +334,12 @@ def open_storage(settings: StudySettings) -> Any:
                 time.sleep(0.2 + random.random())
     except ImportError:
         raise ConfigError(
-            f"cannot open --storage '{settings.storage}': its database driver is not installed",
+            f"cannot open --storage '{given}': its database driver is not installed",
             "pip install 'simrl[tune]' (psycopg for PostgreSQL)",
         ) from None
     except (optuna.exceptions.StorageInternalError, SQLAlchemyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"cannot open --storage '{settings.storage}': {first}") from None
+        raise ConfigError(f"cannot open --storage '{given}': {first}") from None
 
 
 def engine_url(url: str) -> tuple[str, dict[str, Any]]:
@@ -471,12 +485,10 @@ def _age(when: datetime) -> float:
 def load_study(plan: Plan) -> Any:
     """Create or load the study (the folder exists), checking that a loaded one means the same trials."""
     import optuna
-    from optuna.trial import TrialState
 
     s = plan.settings
     storage = open_storage(s)
     existing = [x.study_name for x in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-    finished = 0
     if s.study_name in existing:
         old = optuna.load_study(study_name=s.study_name, storage=storage)
         before = old.user_attrs.get("simrl")
@@ -486,11 +498,10 @@ def load_study(plan: Plan) -> Any:
                 f"study '{s.study_name}' was run with other settings ({diff})",
                 "use the same settings to continue it, or another --name",
             )
-        finished = len(old.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
     study = optuna.create_study(
         study_name=s.study_name,
         storage=storage,
-        sampler=make_sampler(s.sampler, s.seed + finished),  # a continued random search draws new points
+        sampler=make_sampler(s.sampler, s.seed),  # each trial samples with its own (objective)
         pruner=make_pruner(s.pruner, s.n_evaluations),
         direction="maximize",
         load_if_exists=True,

@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from simrl.errors import ConfigError
-from simrl.experiments.config import TrainConfig, resolve
-from simrl.experiments.hpo import Plan, StudySettings, check_values, trial_hyperparams
+from simrl.experiments.config import TrainConfig
+from simrl.experiments.hpo import Plan, StudySettings, check_values, preset, trial_hyperparams
 from simrl.experiments.hpo_results import StudyResults, read_results
 from simrl.experiments.results import write_json
 
@@ -113,11 +113,11 @@ def prepare_confirm(folder: Path, seeds: int, *, device: str = "auto") -> Confir
         eval_episodes=study.eval_episodes,
         device=device,
     )
-    preset = resolve(study.algo, study.env_id, timesteps=study.timesteps, seed=0, n_envs=study.n_envs, device=device)
+    start = preset(settings).hyperparams
     plans = {
-        "tuned": Plan(settings, {}, trial_hyperparams(preset.hyperparams, study.fixed)),  # the study's base
+        "tuned": Plan(settings, {}, trial_hyperparams(start, study.fixed)),  # the study's base
         # a warm-started round's base holds its source's best values; the default is the preset's
-        "default": Plan(settings, {}, trial_hyperparams(preset.hyperparams, study.user_fixed)),
+        "default": Plan(settings, {}, trial_hyperparams(start, study.user_fixed)),
     }
     first = first_fresh_seed(study)
     fresh = tuple(range(first, first + seeds))

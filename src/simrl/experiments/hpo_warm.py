@@ -24,8 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from simrl.errors import ConfigError
-from simrl.experiments.config import resolve
-from simrl.experiments.hpo import ADDED, JOURNAL, SPACE_FILE, Plan, StudySettings, identity, trial_hyperparams
+from simrl.experiments.hpo import (
+    ADDED,
+    JOURNAL,
+    SPACE_FILE,
+    Plan,
+    StudySettings,
+    identity,
+    preset,
+    storage_at,
+    trial_hyperparams,
+)
 from simrl.experiments.spaces import Param, default_space, parse_space
 
 ATTR = "warm_start"
@@ -67,20 +76,15 @@ def read_source(folder: Path) -> Source:
         name, storage_label = str(results["study"]), str(results["storage"])
     except (ValueError, KeyError, TypeError):
         raise ConfigError(f"--warm-start '{folder}': results.json is not simrl tune's") from None
-    journal = folder / JOURNAL
+    journal = (folder / JOURNAL).is_file()
+    if not journal and "://" not in storage_label:
+        raise ConfigError(f"--warm-start '{folder}' has no {JOURNAL} and names no database")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        if journal.is_file():
-            from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-            storage: Any = JournalStorage(JournalFileBackend(str(journal)))
-        elif "://" in storage_label:
-            storage = optuna.storages.RDBStorage(storage_label)
-        else:
-            raise ConfigError(f"--warm-start '{folder}' has no {JOURNAL} and names no database")
+        storage = storage_at(folder, None if journal else storage_label)
         study = optuna.load_study(study_name=name, storage=storage)
-    except ConfigError:
-        raise
+    except ConfigError as e:
+        raise ConfigError(f"--warm-start '{folder}': {e.what}", e.hint) from None
     except Exception as e:  # a missing study, a driver, a database down: one line
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ConfigError(f"--warm-start '{folder}': cannot open its study: {first}") from None
@@ -152,7 +156,7 @@ def seed_study(study: Any, plan: Plan, source: Source) -> tuple[list[int], bool]
         return [], False
     s = plan.settings
     same_settings = source.identity == identity(s)
-    source_base = _source_base(source, s)
+    source_base = trial_hyperparams(preset(s).hyperparams, source.fixed)  # warm_settings: same algo and env
     added: list[int] = []
     for t in source.trials:
         values = _in_space(plan, source, t.params)
@@ -185,11 +189,6 @@ def seed_study(study: Any, plan: Plan, source: Source) -> tuple[list[int], bool]
             enqueued = True
     study.set_user_attr(ATTR, source.name)
     return added, enqueued
-
-
-def _source_base(source: Source, s: StudySettings) -> dict[str, Any]:
-    config = resolve(source.algo, source.env_id, timesteps=s.timesteps, seed=0, n_envs=s.n_envs, device=s.device)
-    return trial_hyperparams(config.hyperparams, source.fixed)
 
 
 def _value(source: Source, name: str, stored: Any) -> Any:
