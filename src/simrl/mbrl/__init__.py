@@ -1,0 +1,1 @@
+"""Model-based RL: dynamics ensembles (``models``), trajectory optimisers and MPC (``planning``), MBPO."""

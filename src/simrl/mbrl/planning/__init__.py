@@ -1,0 +1,1 @@
+"""Trajectory optimisers (random shooting, CEM, iCEM) and the MPC agent that plans with them."""
