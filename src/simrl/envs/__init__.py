@@ -23,4 +23,8 @@ for _id, _entry in (
     if _id not in registry:
         register(id=_id, entry_point=_entry, max_episode_steps=500)
 
+# CS285's obstacle course; its homework ran 100-step episodes.
+if "simrl/Obstacles-v0" not in registry:
+    register(id="simrl/Obstacles-v0", entry_point="simrl.envs.obstacles:Obstacles", max_episode_steps=100)
+
 __all__ = ["make_vec_env", "param_space"]
