@@ -177,10 +177,23 @@ def _rows(mask: np.ndarray, ndim: int) -> np.ndarray:
     return mask.reshape(-1, *([1] * (ndim - 1)))
 
 
-def transitions(policy: Policy, venv: Any, steps: int, *, deterministic: bool = False, obs: Any = None) -> Transitions:
-    """Collect ``steps`` steps of every env of ``venv`` across episode ends (reset here unless ``obs``)."""
+def transitions(
+    policy: Policy,
+    venv: Any,
+    steps: int,
+    *,
+    deterministic: bool = False,
+    obs: Any = None,
+    stepper: Stepper | None = None,
+) -> Transitions:
+    """Collect ``steps`` steps of every env of ``venv`` across episode ends (reset here unless ``obs``).
+
+    ``stepper`` continues where an earlier call left off (the envs mid-episode, the policy's state and
+    the episode starts kept): a learner that collects in chunks keeps one and sets its ``policy``.
+    """
     n = venv.num_envs
-    stepper = Stepper(policy, venv, venv.reset() if obs is None else obs, deterministic)
+    if stepper is None:
+        stepper = Stepper(policy, venv, venv.reset() if obs is None else obs, deterministic)
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "actions", "rewards", "next_obs", "term", "trunc")}
     ret, length = np.zeros(n), np.zeros(n, dtype=np.int64)
     ended_returns, ended_lengths = [], []

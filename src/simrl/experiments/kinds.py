@@ -73,6 +73,10 @@ def _builtin() -> None:
         from simrl.experiments.sb3_kind import SB3Kind
 
         register(SB3Kind())
+    if "mbrl" not in _KINDS:
+        from simrl.experiments.mbrl_kind import MBRLKind
+
+        register(MBRLKind())
 
 
 def get_kind(name: str) -> Kind:

@@ -71,8 +71,8 @@ class SB3Kind:
 
         from simrl.rl.io import read_model_info
 
-        if not zipfile.is_zipfile(path) and path.suffix != ".zip":
-            return None
+        if path.suffix == ".pt" or (not zipfile.is_zipfile(path) and path.suffix != ".zip"):
+            return None  # a torch file is a zip too, but never an SB3 model
         info = read_model_info(path)["info"]
         if info.get("kind", self.name) != self.name:
             return None

@@ -357,13 +357,19 @@ class DynamicsModel:
             "optimizer": self._optimizer.state_dict(),
         }
 
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: dict, *, optimizer: bool = True) -> None:
         """Restore a :meth:`state`; :class:`CheckpointError` (nothing changed) when it does not fit this model.
 
-        The optimizer's step size and weight decay stay this model's settings.
+        ``optimizer=False`` reads a state without the optimizer's (a saved policy: it predicts, it does
+        not train) and leaves the optimizer as it is. The optimizer's step size and weight decay stay
+        this model's settings.
         """
+        if not optimizer and isinstance(state, dict):
+            state = {**state, "optimizer": self._optimizer.state_dict()}
         self._check_state(state)
         self._net.load_state_dict(state["module"])
+        if not optimizer:
+            return
         self._optimizer.load_state_dict(state["optimizer"])
         for group, decay in zip(self._optimizer.param_groups, (self._settings.weight_decay, 0.0), strict=True):
             group["lr"], group["weight_decay"] = self._settings.lr, decay

@@ -1,0 +1,148 @@
+"""The ``mbrl`` kind: model-based learners (``mpc``: MPC with a learned model, PETS at its defaults).
+
+Presets live in ``configs/<algo>.yaml`` (rl-zoo's layout: a ``default:`` block and blocks per env id);
+the dynamics model's settings sit in a nested ``model:`` block. A policy file is ``policy.pt``
+(``simrl.mbrl.policy_file``): the model's tensors and its simrl.json, read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from simrl.errors import ConfigError
+from simrl.types import Policy, Trainer
+
+ALGOS = ("mpc",)
+
+
+def settings_of(algo: str, hyperparams: dict[str, Any]) -> Any:
+    """The checked settings object of ``algo`` (ConfigError naming the bad key or value)."""
+    from simrl.mbrl.settings import MPCSettings, from_mapping
+
+    settings = from_mapping(MPCSettings, {k: v for k, v in hyperparams.items()})
+    settings.check()
+    return settings
+
+
+def task_fns_for(env_id: str, env_kwargs: dict[str, Any], env_params: dict[str, Any], settings: Any) -> Any:
+    """The task's reward and termination functions, or None when the model learns the reward.
+
+    ConfigError when the env has none and the model is not asked to learn one.
+    """
+    from simrl.envs.fns import task_fns
+
+    fns = task_fns(env_id, env_kwargs, env_params)
+    if fns is None and not settings.model.learn_reward:
+        raise ConfigError(
+            f"simrl has no reward function for {env_id} to plan with", "set model.learn_reward=true to learn one"
+        )
+    return None if settings.model.learn_reward else fns
+
+
+class MBRLKind:
+    name = "mbrl"
+    policy_file = "policy.pt"
+
+    def algos(self) -> tuple[str, ...]:
+        return ALGOS
+
+    def resolve_hyperparams(
+        self, algo: str, env_id: str, *, file: Path | None, overrides: dict[str, Any], sets: list[str]
+    ) -> dict[str, Any]:
+        from simrl.experiments.hyperparams import apply_set, preset_path, read_yaml, zoo_blocks
+
+        preset = preset_path(algo)
+        hp = zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
+        if file is not None:
+            _merge(hp, zoo_blocks(read_yaml(file, "hyper-parameter file"), env_id, str(file), strict=True))
+        _merge(hp, copy.deepcopy(dict(overrides)))
+        for text in sets:
+            apply_set(hp, text)
+        settings_of(algo, {k: v for k, v in hp.items() if k not in ("n_timesteps", "n_envs", "vec_env")})
+        return hp
+
+    def build(self, config: Any, base: Path | None = None, *, for_training: bool = True) -> Trainer:
+        import simrl
+        from simrl.mbrl.mpc_trainer import MPCTrainer
+
+        settings = settings_of(config.algo, config.hyperparams)
+        fns = task_fns_for(config.env_id, config.env_kwargs, config.env_params, settings)
+        venv = config.make_env(base)
+        try:
+            _check_spaces(venv, config.env_id)
+        except BaseException:
+            venv.close()
+            raise
+        info = {
+            "format": 1,
+            "kind": self.name,
+            "algo": config.algo,
+            "env_id": config.env_id,
+            "env_params": config.env_params,
+            "env_kwargs": config.env_kwargs,
+            "eval_env_kwargs": config.eval_env_kwargs,
+            "hyperparams": config.hyperparams,
+            "simrl_version": simrl.__version__,
+        }
+        return MPCTrainer(venv, settings=settings, fns=fns, seed=config.seed, info=info)
+
+    def read_info(self, path: Path) -> dict[str, Any] | None:
+        from simrl.mbrl import policy_file
+
+        if Path(path).suffix != policy_file.SUFFIX:
+            return None
+        info, _ = policy_file.read(Path(path))
+        return info if info.get("kind") == self.name else None
+
+    def load_policy(
+        self,
+        path: Path,
+        *,
+        env_id: str,
+        env_kwargs: dict[str, Any],
+        algo: str | None,
+        hyperparams: dict[str, Any] | None,
+        device: str,
+    ) -> Policy:
+        import torch
+
+        from simrl.envs.vec import make_vec_env
+        from simrl.errors import CheckpointError
+        from simrl.mbrl import policy_file
+        from simrl.mbrl.models.dynamics import DynamicsModel
+        from simrl.mbrl.mpc_trainer import EVAL_PLANNER_SEED, make_agent, spaces_of
+
+        info, state = policy_file.read(Path(path))
+        try:
+            settings = settings_of(info.get("algo", "mpc"), hyperparams or info["hyperparams"])
+        except (ConfigError, KeyError) as e:
+            raise CheckpointError(f"policy file '{path}' holds settings simrl cannot read ({e})") from None
+        fns = task_fns_for(env_id, env_kwargs, info.get("env_params") or {}, settings)
+        env = make_vec_env(env_id, 1, env_kwargs=env_kwargs)
+        try:
+            obs_dim, act_dim, low, high = spaces_of(env)
+        finally:
+            env.close()
+        model = DynamicsModel(obs_dim, act_dim, settings.model, generator=torch.Generator().manual_seed(0))
+        model.load_state(state, optimizer=False)
+        return make_agent(model, fns, settings, low, high, EVAL_PLANNER_SEED)
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    """``into.update(extra)``, but a ``model:`` block updates the model's settings key by key."""
+    for key, value in extra.items():
+        if key == "model" and isinstance(value, dict) and isinstance(into.get(key), dict):
+            into[key] = {**into[key], **value}
+        else:
+            into[key] = value
+
+
+def _check_spaces(venv: Any, env_id: str) -> None:
+    from gymnasium import spaces
+
+    if not isinstance(venv.action_space, spaces.Box) or not isinstance(venv.observation_space, spaces.Box):
+        raise ConfigError(f"{env_id}: model-based learners need Box observation and action spaces")
+    if len(venv.observation_space.shape) != 1:
+        raise ConfigError(f"{env_id}: model-based learners need flat (1-D) observations")
