@@ -580,6 +580,67 @@ def _study_report(folder: Path) -> Path:
     return write_study_report(folder)
 
 
+_ARM_SET_HELP = "A hyper-parameter of one arm, ARM:KEY=VALUE (repeatable), e.g. mpc-cem:horizon=15."
+
+
+@app.command()
+def mbrl(
+    env: Annotated[str, typer.Option("--env", help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
+    timesteps: Annotated[
+        int | None, typer.Option(help="Env steps per run (default: the mpc preset's for the env).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds per arm (0, 1, ...).")] = 3,
+    arm: Annotated[
+        list[str] | None, typer.Option(help="An arm to run (repeatable): mpc-random, mpc-cem, mbpo, sac. Default: all.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for the runs and the page (default: mbrl/<env>).")] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
+    eval_freq: Annotated[int | None, typer.Option(help="Evaluate every N env steps (default: a tenth).")] = None,
+    target: Annotated[
+        float | None, typer.Option(help="A return to reach: the page says when each arm first did.")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=_ARM_SET_HELP)] = None,
+    device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
+) -> None:
+    """Model-based RL's whole experiment: MPC with random shooting and with CEM, MBPO and SAC on one budget.
+
+    Every arm trains on the same env, env-step budget, evaluation schedule and seeds (ordinary run folders
+    in OUT/runs); OUT/report.html compares their learning curves against env steps and against training
+    wall time with IQM and 95% CIs. Running it again keeps finished runs and resumes unfinished ones.
+    """
+    from simrl.experiments import config as cfg
+    from simrl.experiments.mbrl_experiment import ARMS, default_budget, run_experiment
+
+    arms = list(arm or ARMS)
+    sets: dict[str, list[str]] = {}
+    for item in set_ or []:
+        name, sep, rest = item.partition(":")
+        if not sep or name not in ARMS or "=" not in rest:
+            raise SimrlError(f"--set expects ARM:KEY=VALUE with ARM one of {', '.join(ARMS)}, got '{item}'")
+        sets.setdefault(name, []).append(rest)
+    if seeds < 1:
+        raise SimrlError(f"--seeds must be at least 1, got {seeds}")
+    folder = cfg.check_out_dir(out or Path("mbrl") / env.replace("/", "-"), "--out")
+    c = _console()
+    result = run_experiment(
+        env,
+        out=folder,
+        arms=arms,
+        timesteps=timesteps or default_budget(env),
+        seeds=list(range(seeds)),
+        eval_episodes=eval_episodes,
+        eval_freq=eval_freq,
+        target=target,
+        sets=sets,
+        device=device,
+        log=lambda line: c.print(line, markup=False),
+    )
+    for g in result.comparison.groups:
+        ci = f"[{g.iqm_ci[0]:.1f}, {g.iqm_ci[1]:.1f}]" if g.iqm_ci else "(one run: no CI)"
+        c.print(f"  {g.group:11s} final IQM {g.iqm:.1f} {ci}", markup=False)
+    c.print(f"wrote {result.html}", markup=False)
+
+
 @app.command()
 def envs() -> None:
     """List simrl's environments with their sizes and simulator parameters."""

@@ -281,15 +281,18 @@ def _draw_groups(ax: Axes, data: dict[str, tuple[np.ndarray, ...]]) -> None:
     ax.legend(handles, [f"{g} (band: CI)" for g in data], loc="best")
 
 
-def iqm_curves(curves: Mapping[str, tuple], path: str | Path, *, title: str) -> Path:
-    """IQM return over timesteps, one line per group, each over its confidence band.
+def iqm_curves(curves: Mapping[str, tuple], path: str | Path, *, title: str, xlabel: str | None = None) -> Path:
+    """IQM return over timesteps (or what ``xlabel`` names), one line per group, each over its confidence band.
 
-    ``curves`` maps a group name to ``(timesteps, iqm, lo, hi)``. A group named "random" is drawn grey.
+    ``curves`` maps a group name to ``(x, iqm, lo, hi)``. A group named "random" is drawn grey.
     """
     data = _groups("curves", curves)
     with _plot(path, title) as ax:
         _draw_groups(ax, data)
-        _steps_axis(ax)
+        if xlabel is None:
+            _steps_axis(ax)
+        else:
+            ax.set_xlabel(xlabel)
         ax.set_ylabel("IQM of " + RETURN)
     return Path(path)
 

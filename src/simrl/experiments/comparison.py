@@ -1,4 +1,4 @@
-"""What ``simrl compare`` found, as frozen dataclasses.
+"""What ``simrl compare`` (and ``simrl mbrl``, which compares arms) found, as frozen dataclasses.
 
 experiments/reporting.py computes a :class:`Comparison` (``compute_comparison``), writes it (``write_comparison``:
 compare.json) and renders it (``render_comparison``: plots and page). ``to_json`` keeps compare.json's layout::
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -130,3 +131,48 @@ class Comparison:
         if self.robustness is not None:
             out["robustness"] = self.robustness.to_json()
         return out
+
+
+@dataclass(frozen=True)
+class ArmTiming:
+    """One arm's curve against training wall time, and when it first reached the target."""
+
+    arm: str
+    curve: Curve  # x: the median over runs of training seconds at each evaluation
+    steps_to_target: tuple[int | None, ...]  # per run, in seed order; None: never reached
+    seconds_to_target: tuple[float | None, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "arm": self.arm,
+            "seconds": self.curve.timesteps.tolist(),
+            "iqm": self.curve.iqm.tolist(),
+            "lo": self.curve.lo.tolist(),
+            "hi": self.curve.hi.tolist(),
+            "steps_to_target": list(self.steps_to_target),
+            "seconds_to_target": list(self.seconds_to_target),
+        }
+
+
+@dataclass(frozen=True)
+class MBRLResult:
+    """What :func:`run_experiment` wrote: the comparison over arms and the timing of each."""
+
+    out: Path
+    env_id: str
+    timesteps: int
+    seeds: tuple[int, ...]
+    target: float | None
+    comparison: Comparison
+    timings: tuple[ArmTiming, ...]
+    html: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "env_id": self.env_id,
+            "timesteps": self.timesteps,
+            "seeds": list(self.seeds),
+            "target": self.target,
+            "comparison": self.comparison.to_json(),
+            "timings": [t.to_json() for t in self.timings],
+        }

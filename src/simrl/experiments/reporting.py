@@ -382,6 +382,22 @@ def write_comparison(comparison: Comparison, out: Path) -> Path:
 
 def render_comparison(comparison: Comparison, out: Path) -> Path:
     """OUT/*.png and OUT/compare.html (one self-contained page) for a comparison."""
+    from simrl.evaluation import report as page
+
+    return page.render_html(
+        out / "compare.html",
+        title=f"Comparison of {len(comparison.runs)} runs in {len(comparison.groups)} groups",
+        subtitle="grouped by " + ", ".join(comparison.group_by),
+        sections=comparison_sections(comparison, out),
+        footer="simrl compare",
+    )
+
+
+def comparison_sections(
+    comparison: Comparison, out: Path, *, extra_images: tuple[tuple[str, Path], ...] = ()
+) -> list[Any]:
+    """The page sections of a comparison (groups, plots, runs), drawing its PNGs into ``out``;
+    ``extra_images`` (caption, PNG) go into the plots section after the learning curves."""
     from simrl.evaluation import plots
     from simrl.evaluation import report as page
 
@@ -390,6 +406,7 @@ def render_comparison(comparison: Comparison, out: Path) -> Path:
             "IQM of the evaluation return over training, 95% stratified-bootstrap CI over runs.",
             plots.iqm_curves(comparison.curves, out / "iqm_curves.png", title="IQM sample efficiency"),
         ),
+        *extra_images,
         (
             "Performance profile: fraction of runs whose final mean return exceeds τ.",
             plots.performance_profile(
@@ -438,13 +455,7 @@ def render_comparison(comparison: Comparison, out: Path) -> Path:
             ],
         )
     )
-    return page.render_html(
-        out / "compare.html",
-        title=f"Comparison of {len(comparison.runs)} runs in {len(comparison.groups)} groups",
-        subtitle="grouped by " + ", ".join(comparison.group_by),
-        sections=sections,
-        footer="simrl compare",
-    )
+    return sections
 
 
 def _compare_grid(groups: dict[str, list[RunData]], grid: list[tuple[str, list[float]]], device: str) -> GridComparison:

@@ -60,13 +60,17 @@ class EvalLog:
     timesteps: list[int] = field(default_factory=list)
     results: list[np.ndarray] = field(default_factory=list)
     ep_lengths: list[np.ndarray] = field(default_factory=list)
+    train_seconds: list[float] = field(default_factory=list)
+    """The run's wall time when each evaluation was made, less the time spent evaluating (NaN: unknown,
+    a run written before it was kept). Timing, so never part of a bit-for-bit comparison."""
     best_mean: float = -math.inf
 
-    def add(self, step: int, result: EvalResult) -> bool:
+    def add(self, step: int, result: EvalResult, train_seconds: float = math.nan) -> bool:
         """Record an evaluation; True when it is the best so far."""
         self.timesteps.append(step)
         self.results.append(result.returns)
         self.ep_lengths.append(result.lengths)
+        self.train_seconds.append(float(train_seconds))
         if result.mean > self.best_mean:
             self.best_mean = result.mean
             return True
@@ -195,6 +199,7 @@ class RunFolder:
             timesteps=np.array(log.timesteps, dtype=np.int64),
             results=np.array(log.results, dtype=np.float64).reshape(n, -1),
             ep_lengths=np.array(log.ep_lengths, dtype=np.int64).reshape(n, -1),
+            train_seconds=np.array(log.train_seconds, dtype=np.float64),
         )
         atomic.write_bytes(self.path / EVALUATIONS, buf.getvalue())
 
@@ -203,12 +208,14 @@ class RunFolder:
         log = EvalLog(best_mean=best_mean)
         path = self.path / EVALUATIONS
         if path.is_file():
-            ev = read_npz(path, ("timesteps", "results", "ep_lengths"))
-            for t, r, n in zip(ev["timesteps"], ev["results"], ev["ep_lengths"], strict=True):
+            ev = read_npz(path, ("timesteps", "results", "ep_lengths"), optional=("train_seconds",))
+            seconds = ev.get("train_seconds", np.full(len(ev["timesteps"]), np.nan))
+            for t, r, n, s in zip(ev["timesteps"], ev["results"], ev["ep_lengths"], seconds, strict=True):
                 if max_step is None or t <= max_step:
                     log.timesteps.append(int(t))
                     log.results.append(r)
                     log.ep_lengths.append(n)
+                    log.train_seconds.append(float(s))
         return log
 
     def save_baseline(self, result: EvalResult) -> None:
@@ -324,13 +331,16 @@ class RunFolder:
         return path
 
 
-def read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Arrays of an npz written by simrl (no pickles); FileNotFoundError when missing, else CheckpointError."""
+def read_npz(path: Path, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Arrays of an npz written by simrl (no pickles); FileNotFoundError when missing, else CheckpointError.
+
+    ``optional`` keys are read when the file has them (arrays added to a format later).
+    """
     import zipfile
 
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in keys}
+            return {k: npz[k] for k in (*keys, *(o for o in optional if o in npz.files))}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:

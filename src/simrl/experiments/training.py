@@ -116,18 +116,32 @@ class Run:
         self.logger: Any = None
         self.stop_requested = False
         self._closed = False
+        self.eval_seconds = 0.0  # wall time spent evaluating, over the run's life (resumes included)
+        self._clock: tuple[float, float] | None = None  # (monotonic start of this process's training, wall before)
 
     # ---------------------------------------------------------------- files
     def write_meta(self, **changes: Any) -> None:
         self.folder.write_meta(self.meta, **changes)
 
+    def wall_time(self) -> float:
+        """Seconds of training so far, over every process that trained the run."""
+        if self._clock is None:
+            return float(self.meta.get("wall_time_s", 0.0))
+        started, before = self._clock
+        return before + time.monotonic() - started
+
     def evaluate_now(self) -> EvalResult:
         c = self.config
-        return evaluate(self.trainer.policy(), c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.eval_kwargs)
+        started = time.monotonic()
+        result = evaluate(
+            self.trainer.policy(), c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.eval_kwargs
+        )
+        self.eval_seconds += time.monotonic() - started
+        return result
 
     def record_eval(self, step: int, result: EvalResult) -> bool:
         """Log an evaluation (and the best policy); returns what the callback said (False: stop)."""
-        if self.evals.add(step, result):
+        if self.evals.add(step, result, train_seconds=self.wall_time() - self.eval_seconds):
             self.trainer.save_policy(self.folder.best_policy(self.trainer.policy_file))
         self.folder.save_evals(self.evals)
         if self.logger is not None:
@@ -152,7 +166,7 @@ class Run:
             "pct": pct,
             "timesteps_total": self.total,
             "rng": global_rng_state(),
-            "eval": {"best_mean": self.evals.best_mean, "next_eval": self.next_eval},
+            "eval": {"best_mean": self.evals.best_mean, "next_eval": self.next_eval, "seconds": self.eval_seconds},
             "time": now(),
         }
 
@@ -182,6 +196,7 @@ class Run:
     def _train(self) -> None:
         started = time.monotonic()
         wall_before = float(self.meta.get("wall_time_s", 0.0))
+        self._clock = (started, wall_before)
         self.stop_requested = False
         for pct, step in self.plan:
             if step <= self.trainer.num_timesteps:
@@ -223,6 +238,7 @@ class Run:
         try:
             set_global_rng_state(cp.state["rng"])
             best, self.next_eval = float(cp.state["eval"]["best_mean"]), int(cp.state["eval"]["next_eval"])
+            self.eval_seconds = float(cp.state["eval"].get("seconds", 0.0))
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"checkpoint '{cp.path}' has a corrupt state.json ({e})") from None
         if self.trainer.num_timesteps != cp.step:

@@ -81,6 +81,7 @@ class Ensemble(nn.Module):
         if probabilistic:
             self.max_logvar = nn.Parameter(torch.full((members, 1, out_dim), 0.5))
             self.min_logvar = nn.Parameter(torch.full((members, 1, out_dim), -10.0))
+        self._gathered: tuple[tuple, list] | None = None  # (key, layers): see _layers
 
     def forward(
         self, x: torch.Tensor, members: torch.Tensor | None = None, *, mean_only: bool = False
@@ -92,24 +93,46 @@ class Ensemble(nn.Module):
         """
         if members is None and x.shape[0] != self.members:
             raise ValueError(f"members=None needs one row group per member ({self.members}), got {x.shape[0]}")
+        layers, bounds = self._layers(members, mean_only)
+        last = len(layers) - 1
+        for i, (w, b) in enumerate(layers):
+            x = torch.baddbmm(b, x, w)
+            if i < last:
+                x = _activate(x, self.activation, inplace=not torch.is_grad_enabled())
+        if bounds is None:
+            return x[..., : self.out_dim], None
+        mean, logvar = x[..., : self.out_dim], x[..., self.out_dim :]
+        hi, lo = bounds
+        logvar = hi - F.softplus(hi - logvar)
+        logvar = lo + F.softplus(logvar - lo)
+        return mean, logvar
+
+    def _layers(self, members: torch.Tensor | None, mean_only: bool) -> tuple[list, tuple | None]:
+        """Each layer's (weight [K, in, out], bias [K, 1, out]) for the row groups, and the log-variance bounds.
+
+        A planner calls ``forward`` with the same members hundreds of times per action, and gathering the
+        weights (plus ParameterList's lookups) cost as much as the small layers' products; without
+        gradients the gathered layers are kept until the members or any parameter (its version) change.
+        """
+        params = [*self.weights, *self.biases, *((self.max_logvar, self.min_logvar) if self.probabilistic else ())]
+        key = (None if members is None else tuple(members.tolist()), mean_only, *(p._version for p in params))
+        if self._gathered is not None and self._gathered[0] == key and not torch.is_grad_enabled():
+            return self._gathered[1]
         last = len(self.weights) - 1
+        layers = []
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             if i == last and mean_only:
                 w, b = w[:, : self.out_dim], b[..., : self.out_dim]
             if members is not None:
                 w, b = w[members], b[members]
-            x = torch.baddbmm(b, x, w.transpose(1, 2))
-            if i < last:
-                x = _activate(x, self.activation, inplace=not torch.is_grad_enabled())
-        if not self.probabilistic or mean_only:
-            return x[..., : self.out_dim], None
-        mean, logvar = x[..., : self.out_dim], x[..., self.out_dim :]
-        hi, lo = self.max_logvar, self.min_logvar
-        if members is not None:
-            hi, lo = hi[members], lo[members]
-        logvar = hi - F.softplus(hi - logvar)
-        logvar = lo + F.softplus(logvar - lo)
-        return mean, logvar
+            layers.append((w.transpose(1, 2), b))
+        bounds = None
+        if self.probabilistic and not mean_only:
+            hi, lo = self.max_logvar, self.min_logvar
+            bounds = (hi, lo) if members is None else (hi[members], lo[members])
+        if not torch.is_grad_enabled():
+            self._gathered = (key, (layers, bounds))
+        return layers, bounds
 
     def logvar_bound_penalty(self) -> torch.Tensor:
         """PETS' regulariser on the learned bounds, ``0.01 * (sum max_logvar - sum min_logvar)``: keeps them tight."""

@@ -48,24 +48,23 @@ def imagined_returns(
     b, c, h, _ = actions.shape
     m = b * c
     elites = torch.as_tensor(model.elites, dtype=torch.long)
-    if propagation == "ts":
-        members = elites[torch.arange(particles) % len(elites)]
-        sample = True
-    else:
-        members, sample = elites, False
+    ts = propagation == "ts"
+    members = elites[torch.arange(particles) % len(elites)] if ts else elites
     k = len(members)
-    state = obs[:, None, :].expand(b, c, obs.shape[-1]).reshape(1, m, -1).expand(k, m, -1)
-    total = torch.zeros(k, m)
-    alive = torch.ones(k, m, dtype=torch.bool) if fns is not None else None
+    g = k if ts else 1  # rollouts kept per candidate: a particle each, or the one mean rollout
+    state = obs[:, None, :].expand(b, c, obs.shape[-1]).reshape(1, m, -1).expand(g, m, -1)
+    total = torch.zeros(g, m)
+    alive = torch.ones(g, m, dtype=torch.bool) if fns is not None else None
     for t in range(h):
-        act = actions[:, :, t].reshape(1, m, -1).expand(k, m, -1)
-        nxt, learned = model.step(state, act, members, sample=sample, generator=generator)
-        if propagation == "mean":
-            nxt = nxt.mean(0, keepdim=True).expand(k, m, -1)
-            learned = learned.mean(0, keepdim=True).expand(k, m) if learned is not None else None
+        act = actions[:, :, t].reshape(1, m, -1)
+        nxt, learned = model.step(state.expand(k, m, -1), act.expand(k, m, -1), members, sample=ts, generator=generator)
+        if not ts:  # every elite's mean prediction, averaged: the reward is then scored once, not per member
+            nxt = nxt.mean(0, keepdim=True)
+            learned = learned.mean(0, keepdim=True) if learned is not None else None
         if fns is None:
             total += learned  # type: ignore[operator]
         else:
+            act = act.expand(g, m, -1)
             total += torch.where(alive, fns.reward(state, act, nxt), 0.0)  # type: ignore[arg-type]
             alive = alive & ~fns.terminated(state, act, nxt)  # type: ignore[operator]
         state = nxt

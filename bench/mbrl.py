@@ -1,0 +1,198 @@
+"""Model-based RL at work: sample efficiency, what planning costs, and the obstacle course.
+
+    python bench/mbrl.py --part a b --work /tmp/bench-mbrl       # part a: about an hour on 2 cores
+
+(a) Sample efficiency on simrl/Pendulum-v0: env steps (and training seconds, evaluations excluded)
+    until the evaluation (10 episodes, every 100 steps) first reaches -200, for MPC with CEM (the
+    preset), MPC with iCEM, PETS (trajectory sampling, 20 particles), MBPO and SB3's SAC with simrl's
+    preset, ``--seeds`` seeds each (default 5), through ``simrl mbrl``'s own code; medians with ranges.
+    mbrl-lib 0.2.0's PETS first returned better than -200 after 800 env steps (issue 13, measured
+    there, not here).
+(b) Planner cost: wall time per planned action (one env) against the time of the bare ensemble forward
+    passes the same plan needs (``DynamicsModel.step`` on the same shapes, horizon x iterations calls),
+    ``--repeats`` times each, medians; at the pendulum preset and at mbrl-lib's settings (ensemble of 5,
+    20 particles, CEM population 100, horizon 25, 5 iterations), with our 32x32 members and with
+    200x200x200 ones. mbrl-lib's figure at those settings, 0.9 to 1.2 s per action, is the issue's.
+(c) simrl/Obstacles-v0: MPC (the preset) over ``--seeds`` seeds: the return and training seconds at
+    each evaluation; the homework's target is -25 to -20 (it quotes about 40 minutes).
+
+One torch thread. Results go to ``--json`` (default bench/results/mbrl.json), each part its own key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PENDULUM = "simrl/Pendulum-v0"
+
+SAMPLE_ARMS: dict[str, tuple[str, dict[str, Any]]] = {
+    "mpc-cem": ("mpc", {"planner": "cem"}),
+    "mpc-icem": ("mpc", {"planner": "icem"}),
+    "pets": ("mpc", {"propagation": "ts", "particles": 20}),
+    "mbpo": ("mbpo", {}),
+    "sac": ("sac", {}),
+}
+
+
+def median_range(values: list[float | None]) -> dict[str, Any]:
+    hit = [v for v in values if v is not None]
+    return {
+        "median": statistics.median(hit) if hit else None,
+        "min": min(hit) if hit else None,
+        "max": max(hit) if hit else None,
+        "never": len(values) - len(hit),
+        "values": values,
+    }
+
+
+def part_a(work: Path, seeds: int, timesteps: int, arms: list[str]) -> dict[str, Any]:
+    from simrl.experiments.mbrl_experiment import run_experiment
+
+    result = run_experiment(
+        PENDULUM,
+        out=work / "a",
+        arms={a: SAMPLE_ARMS[a] for a in arms},
+        timesteps=timesteps,
+        seeds=list(range(seeds)),
+        eval_freq=100,
+        target=-200.0,
+        log=lambda line: print("  " + line, flush=True),
+    )
+    out = {}
+    for t in result.timings:
+        out[t.arm] = {
+            "steps_to_-200": median_range(list(t.steps_to_target)),
+            "seconds_to_-200": median_range(list(t.seconds_to_target)),
+        }
+        s, sec = out[t.arm]["steps_to_-200"], out[t.arm]["seconds_to_-200"]
+        print(f"(a) {t.arm:9s} steps to -200: {s['median']} [{s['min']}, {s['max']}] ({s['never']} never);"
+              f" seconds: {sec['median']}", flush=True)  # fmt: skip
+    return {"timesteps": timesteps, "seeds": seeds, "arms": out, "report": str(result.html)}
+
+
+def _plan_cost(settings: dict[str, Any], repeats: int) -> dict[str, float]:
+    import numpy as np
+    import torch
+
+    from simrl.envs.fns import task_fns
+    from simrl.mbrl.models.dynamics import DynamicsModel
+    from simrl.mbrl.mpc_trainer import make_agent
+    from simrl.mbrl.settings import MPCSettings, from_mapping
+
+    torch.set_num_threads(1)
+    s = from_mapping(MPCSettings, settings)
+    s.check()
+    model = DynamicsModel(3, 1, s.model, generator=torch.Generator().manual_seed(0))
+    rng = np.random.default_rng(0)
+    obs = rng.normal(size=(400, 3)).astype(np.float32)
+    act = rng.uniform(-2, 2, (400, 1)).astype(np.float32)
+    model.fit(obs, act, obs + 0.05 * rng.normal(size=obs.shape).astype(np.float32), np.zeros(400, np.float32), rng=rng)
+    agent = make_agent(model, task_fns(PENDULUM), s, np.array([-2.0]), np.array([2.0]), 0)
+    elites = torch.as_tensor(model.elites)
+    k = s.particles if s.propagation == "ts" else len(elites)
+    members = elites[torch.arange(k) % len(elites)]
+    x, u = torch.randn(k, s.population, 3), torch.randn(k, s.population, 1)
+    gen = torch.Generator().manual_seed(0)
+    one = obs[:1]
+    agent.predict(one)  # warm up
+    plans, bare = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        agent.predict(one)
+        plans.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        for _ in range(s.horizon * s.iterations):
+            model.step(x, u, members, sample=s.propagation == "ts", generator=gen)
+        bare.append(time.perf_counter() - t)
+    plan, forward = statistics.median(plans), statistics.median(bare)
+    return {"plan_s": plan, "forward_s": forward, "overhead": plan / forward - 1}
+
+
+def part_b(repeats: int) -> dict[str, Any]:
+    from simrl.experiments.hyperparams import preset_path, read_yaml, zoo_blocks
+
+    preset = zoo_blocks(read_yaml(preset_path("mpc"), "preset"), PENDULUM, "configs/mpc.yaml")
+    preset = {k: v for k, v in preset.items() if k != "n_timesteps"}
+    mbrl_lib = {**preset, "planner": "cem", "population": 100, "elites": 10, "horizon": 25, "iterations": 5,
+                "propagation": "ts", "particles": 20}  # fmt: skip
+    cases = {
+        "pendulum preset": preset,
+        "mbrl-lib's settings, 32x32 members": {**mbrl_lib, "model": {**preset["model"], "hidden": [32, 32]}},
+        "mbrl-lib's settings, 200x200x200 members": {**mbrl_lib, "model": {**preset["model"], "hidden": [200] * 3}},
+    }
+    out = {}
+    for name, settings in cases.items():
+        r = _plan_cost(settings, repeats)
+        r["vs_mbrl_lib_0.9_to_1.2_s"] = [0.9 / r["plan_s"], 1.2 / r["plan_s"]]
+        out[name] = r
+        print(f"(b) {name}: {r['plan_s'] * 1000:.1f} ms per action, bare forward passes {r['forward_s'] * 1000:.1f} ms"
+              f" (overhead {r['overhead']:.0%}); mbrl-lib's 0.9-1.2 s is {r['vs_mbrl_lib_0.9_to_1.2_s'][0]:.0f}-"
+              f"{r['vs_mbrl_lib_0.9_to_1.2_s'][1]:.0f}x", flush=True)  # fmt: skip
+    return out
+
+
+def part_c(work: Path, seeds: int, timesteps: int) -> dict[str, Any]:
+    from simrl.experiments.mbrl_experiment import run_experiment
+
+    result = run_experiment(
+        "simrl/Obstacles-v0",
+        out=work / "c",
+        arms={"mpc-cem": ("mpc", {})},
+        timesteps=timesteps,
+        seeds=list(range(seeds)),
+        target=-25.0,
+        log=lambda line: print("  " + line, flush=True),
+    )
+    (t,) = result.timings
+    out = {
+        "iqm_by_seconds": list(zip(t.curve.timesteps.tolist(), t.curve.iqm.tolist(), strict=True)),
+        "final_iqm": result.comparison.groups[0].iqm,
+        "steps_to_-25": median_range(list(t.steps_to_target)),
+        "seconds_to_-25": median_range(list(t.seconds_to_target)),
+    }
+    print(f"(c) final IQM {out['final_iqm']:.1f}; to -25: {out['steps_to_-25']} steps, {out['seconds_to_-25']} s")
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", nargs="+", default=["a", "b"], choices=["a", "b", "c"])
+    p.add_argument("--work", type=Path, default=Path("/tmp/bench-mbrl"))
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--a-timesteps", type=int, default=3000)
+    p.add_argument("--a-arms", nargs="+", default=list(SAMPLE_ARMS), choices=list(SAMPLE_ARMS))
+    p.add_argument("--c-timesteps", type=int, default=3000)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--json", type=Path, default=RESULTS / "mbrl.json")
+    args = p.parse_args()
+    results: dict[str, Any] = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count()}
+    for part in args.part:
+        started = time.perf_counter()
+        if part == "a":
+            results["a"] = part_a(args.work, args.seeds, args.a_timesteps, args.a_arms)
+        elif part == "b":
+            results["b"] = part_b(args.repeats)
+        else:
+            results["c"] = part_c(args.work, args.seeds, args.c_timesteps)
+        results[part]["seconds"] = time.perf_counter() - started
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
