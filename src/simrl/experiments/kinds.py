@@ -58,6 +58,13 @@ class Kind(Protocol):
 _KINDS: dict[str, Kind] = {}
 
 
+def policy_file_of(kind: Kind, algo: str) -> str:
+    """The policy file name of ``algo``'s runs: the kind's ``policy_file_for(algo)`` where it has one
+    (a kind whose learners save different files: ``mbrl``'s MPC and MBPO), else its ``policy_file``."""
+    per_algo = getattr(kind, "policy_file_for", None)
+    return per_algo(algo) if per_algo is not None else kind.policy_file
+
+
 def register(kind: Kind) -> Kind:
     """Add (or replace) a kind; returns it."""
     _KINDS[kind.name] = kind

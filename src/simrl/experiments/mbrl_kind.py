@@ -1,8 +1,11 @@
-"""The ``mbrl`` kind: model-based learners (``mpc``: MPC with a learned model, PETS at its defaults).
+"""The ``mbrl`` kind: model-based learners (``mpc``: MPC with a learned model, PETS at its defaults;
+``mbpo``: SAC trained on a learned model's rollouts).
 
 Presets live in ``configs/<algo>.yaml`` (rl-zoo's layout: a ``default:`` block and blocks per env id);
-the dynamics model's settings sit in a nested ``model:`` block. A policy file is ``policy.pt``
-(``simrl.mbrl.policy_file``): the model's tensors and its simrl.json, read with ``weights_only=True``.
+the dynamics model's settings sit in a nested ``model:`` block, MBPO's SAC settings in a ``sac:`` block.
+MPC's policy file is ``policy.pt`` (``simrl.mbrl.policy_file``): the model's tensors and its simrl.json,
+read with ``weights_only=True``. MBPO's is SAC's ``model.zip`` of kind ``sb3`` (plain ``SAC.load`` reads
+it); this kind loads it from a run folder through the sb3 kind.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from typing import Any
 from simrl.errors import ConfigError
 from simrl.types import Policy, Trainer
 
-ALGOS = ("mpc",)
+ALGOS = ("mpc", "mbpo")
+NESTED = ("model", "sac")  # blocks that presets, files and overrides update key by key
 
 
 def settings_of(algo: str, hyperparams: dict[str, Any]) -> Any:
     """The checked settings object of ``algo`` (ConfigError naming the bad key or value)."""
-    from simrl.mbrl.settings import MPCSettings, from_mapping
+    from simrl.mbrl.settings import MBPOSettings, MPCSettings, from_mapping
 
-    settings = from_mapping(MPCSettings, {k: v for k, v in hyperparams.items()})
+    cls = MBPOSettings if algo == "mbpo" else MPCSettings
+    settings = from_mapping(cls, {k: v for k, v in hyperparams.items()})
     settings.check()
     return settings
 
@@ -48,6 +53,10 @@ class MBRLKind:
     def algos(self) -> tuple[str, ...]:
         return ALGOS
 
+    def policy_file_for(self, algo: str) -> str:
+        """MPC's ``policy.pt``; MBPO's SAC ``model.zip``."""
+        return "model.zip" if algo == "mbpo" else self.policy_file
+
     def resolve_hyperparams(
         self, algo: str, env_id: str, *, file: Path | None, overrides: dict[str, Any], sets: list[str]
     ) -> dict[str, Any]:
@@ -68,6 +77,8 @@ class MBRLKind:
         from simrl.mbrl.mpc_trainer import MPCTrainer
 
         settings = settings_of(config.algo, config.hyperparams)
+        if config.algo == "mbpo":
+            return _build_mbpo(config, settings, base, for_training=for_training)
         fns = task_fns_for(config.env_id, config.env_kwargs, config.env_params, settings)
         venv = config.make_env(base)
         try:
@@ -114,6 +125,13 @@ class MBRLKind:
         from simrl.mbrl.models.dynamics import DynamicsModel
         from simrl.mbrl.mpc_trainer import EVAL_PLANNER_SEED, make_agent, spaces_of
 
+        if algo == "mbpo" or Path(path).suffix == ".zip":  # MBPO's SAC model.zip, read as the sb3 kind reads it
+            from simrl.experiments.sb3_kind import SB3Kind
+
+            sac = settings_of("mbpo", hyperparams).sac_hyperparams() if hyperparams is not None else None
+            return SB3Kind().load_policy(
+                path, env_id=env_id, env_kwargs=env_kwargs, algo="sac", hyperparams=sac, device=device
+            )
         info, state = policy_file.read(Path(path))
         try:
             settings = settings_of(info.get("algo", "mpc"), hyperparams or info["hyperparams"])
@@ -130,10 +148,53 @@ class MBRLKind:
         return make_agent(model, fns, settings, low, high, EVAL_PLANNER_SEED)
 
 
+def _build_mbpo(config: Any, settings: Any, base: Path | None, *, for_training: bool) -> Trainer:
+    import simrl
+    from simrl.envs.fns import task_fns
+    from simrl.mbrl.mbpo import MBPOTrainer
+    from simrl.rl.trainer import build_trainer
+
+    fns = task_fns(config.env_id, config.env_kwargs, config.env_params)
+    if fns is None and not settings.model.learn_reward:
+        raise ConfigError(
+            f"simrl has no reward function for {config.env_id} to roll the model out with",
+            "set model.learn_reward=true to learn one",
+        )
+    if config.n_envs != 1:
+        raise ConfigError(f"mbpo trains on one env, got n_envs={config.n_envs}", "set n_envs: 1")
+    venv = config.make_env(base)
+    try:
+        _check_spaces(venv, config.env_id)
+    except BaseException:
+        venv.close()
+        raise
+    sac = settings.sac_hyperparams()
+    info = {
+        "format": 1,
+        "kind": "sb3",  # the policy is a plain SAC model: every reader of an SB3 zip reads it
+        "algo": "sac",
+        "learner": {"kind": "mbrl", "algo": config.algo, "hyperparams": config.hyperparams},
+        "env_id": config.env_id,
+        "env_params": config.env_params,
+        "env_kwargs": config.env_kwargs,
+        "eval_env_kwargs": config.eval_env_kwargs,
+        "hyperparams": sac,
+        "simrl_version": simrl.__version__,
+    }
+    trainer = build_trainer(
+        "sac", venv, sac, seed=config.seed, device=config.device, info=info, for_training=for_training
+    )
+    try:
+        return MBPOTrainer(trainer, settings=settings, fns=fns, seed=config.seed)
+    except BaseException:
+        trainer.close()
+        raise
+
+
 def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
-    """``into.update(extra)``, but a ``model:`` block updates the model's settings key by key."""
+    """``into.update(extra)``, but a ``model:`` or ``sac:`` block updates its settings key by key."""
     for key, value in extra.items():
-        if key == "model" and isinstance(value, dict) and isinstance(into.get(key), dict):
+        if key in NESTED and isinstance(value, dict) and isinstance(into.get(key), dict):
             into[key] = {**into[key], **value}
         else:
             into[key] = value

@@ -171,6 +171,10 @@ class RunFolder:
     def kind(self) -> str:
         return str(self.read_config().get("kind") or DEFAULT_KIND)
 
+    @property
+    def algo(self) -> str:
+        return str(self.read_config().get("algo") or "")
+
     def read_meta(self) -> dict[str, Any]:
         try:
             meta = json.loads((self.path / META).read_text())

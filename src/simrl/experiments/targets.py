@@ -13,11 +13,11 @@ from simrl.types import Policy
 
 def resolve_model_path(run_dir: Path, which: str) -> Path:
     """The saved policy of a run folder: ``best``, ``final`` (newest checkpoint) or a percentage."""
-    from simrl.experiments.kinds import get_kind
+    from simrl.experiments.kinds import get_kind, policy_file_of
     from simrl.experiments.runfolder import RunFolder
 
     folder = RunFolder.open(run_dir)
-    return folder.policy_path(which, get_kind(folder.kind).policy_file)
+    return folder.policy_path(which, policy_file_of(get_kind(folder.kind), folder.algo))
 
 
 @dataclass(frozen=True)

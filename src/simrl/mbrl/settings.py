@@ -99,6 +99,94 @@ class MPCSettings:
         )
 
 
+# SAC keys MBPO sets itself: when SAC learns and how often is MBPO's loop, not the sac: block's.
+MBPO_OWNS_SAC = {
+    "learning_starts": "init_steps",
+    "train_freq": "updates_per_step",
+    "gradient_steps": "updates_per_step",
+    "normalize": None,
+    "n_envs": None,
+}
+
+
+@dataclass(frozen=True)
+class MBPOSettings:
+    """MBPO (Janner et al. 2019): SAC trained mostly on short rollouts of a learned model from real states.
+
+    Defaults are the paper's MuJoCo settings (and mbrl-lib's ``mbpo_*`` overrides where it has none).
+    """
+
+    real_ratio: float = 0.05
+    """Fraction of each SAC batch drawn from real transitions; the rest from the model buffer (paper: 0.05)."""
+    rollout_batch: int = 100_000
+    """Real start states per round of model rollouts (paper: 1e5; mbrl-lib: 400 per step x 250 steps)."""
+    rollout_schedule: tuple[int, ...] = (0, 0, 1, 1)
+    """``[from_step, to_step, min_length, max_length]``: the model rollout length is ``min_length`` up to
+    env step ``from_step``, ``max_length`` from ``to_step`` on, and grows linearly (rounded down) between.
+    mbrl-lib's schedule in env steps rather than epochs; ``[0, 0, 1, 1]``: always one step."""
+    model_train_freq: int = 250
+    """Env steps between model fits; every fit is followed by a round of model rollouts (paper: 250)."""
+    model_retain: int = 4
+    """Rollout rounds the model buffer holds at the longest rollout length: its capacity is
+    ``model_retain * rollout_batch * max_length`` (paper: one epoch of 1000 steps, 4 rounds)."""
+    updates_per_step: int = 20
+    """SAC gradient steps per env step (the paper's G = 20)."""
+    init_steps: int = 5000
+    """Steps of uniformly random actions before the first model fit; SAC learns from then on
+    (its ``learning_starts``; mbrl-lib: 5000)."""
+    model: ModelSettings = field(default_factory=ModelSettings)
+    """The dynamics ensemble and its training (``model:`` block)."""
+    sac: dict[str, Any] = field(default_factory=dict)
+    """SB3 SAC's hyper-parameters (``sac:`` block, plain YAML as in configs/sac.yaml), checked as the
+    sb3 kind checks them; ``learning_starts``, ``train_freq`` and ``gradient_steps`` are MBPO's own."""
+
+    def check(self) -> None:
+        """ConfigError for a value out of range (the model's and the sac: block's included)."""
+        if not 0.0 <= self.real_ratio <= 1.0:
+            raise ConfigError(f"real_ratio must be in [0, 1], got {self.real_ratio}")
+        for name in ("rollout_batch", "model_train_freq", "model_retain", "updates_per_step", "init_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        sched = self.rollout_schedule
+        if len(sched) != 4 or sched[0] < 0 or sched[1] < sched[0] or min(sched[2:]) < 1:
+            raise ConfigError(
+                f"rollout_schedule must be [from_step, to_step, min_length, max_length] with "
+                f"0 <= from_step <= to_step and lengths >= 1, got {list(sched)}",
+                "e.g. --set rollout_schedule=[0,0,1,1]",
+            )
+        self.model.check()
+        self.check_sac()
+
+    def check_sac(self) -> None:
+        from simrl.rl import algos
+
+        if not isinstance(self.sac, dict):
+            raise ConfigError(f"sac must be a mapping of SAC hyper-parameters, got {self.sac!r}")
+        for key, instead in MBPO_OWNS_SAC.items():
+            if key in self.sac:
+                hint = f"set {instead} instead" if instead else "MBPO does not support it"
+                raise ConfigError(f"sac.{key} is set by MBPO itself", hint)
+        algos.check_keys("sac", self.sac, "the sac: block")
+        algos.check_ranges(algos.check_types("sac", self.sac))
+
+    def rollout_length(self, step: int) -> int:
+        """The model rollout length at env step ``step`` (``rollout_schedule``)."""
+        start, end, low, high = self.rollout_schedule
+        if step <= start:
+            return low
+        frac = 1.0 if end <= start else min((step - start) / (end - start), 1.0)
+        return int(low + frac * (high - low))
+
+    def sac_hyperparams(self) -> dict[str, Any]:
+        """The SAC hyper-parameters MBPO trains with: the sac: block and MBPO's loop settings."""
+        return {
+            **self.sac,
+            "learning_starts": self.init_steps,
+            "train_freq": 1,
+            "gradient_steps": self.updates_per_step,
+        }
+
+
 def _one_of(name: str, value: Any, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got '{value}'")

@@ -65,8 +65,10 @@ class SB3Trainer:
         """Schedules (``lin_1e-3``) see progress over the whole run, not the segment."""
         self.model.run_total_timesteps = total
 
-    def learn(self, until: int, callback: StepCallback) -> None:
-        from stable_baselines3.common.callbacks import BaseCallback
+    def learn(self, until: int, callback: StepCallback, extra: Any = None) -> None:
+        """Train until ``until`` steps (``callback`` at every rollout start); ``extra``: one more SB3
+        callback run after simrl's at every step (MBPO's model fits and rollouts)."""
+        from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
         class Hook(BaseCallback):
             go_on = True
@@ -84,7 +86,8 @@ class SB3Trainer:
             return
         self.venv.seed(derive_seed(self.seed, done))
         self.model._last_obs = None  # SB3 resets the env in learn() only when it has no last observation
-        self.model.learn(until - done, callback=Hook(), reset_num_timesteps=False, progress_bar=False)
+        hooks = Hook() if extra is None else CallbackList([Hook(), extra])
+        self.model.learn(until - done, callback=hooks, reset_num_timesteps=False, progress_bar=False)
 
     def state_files(self) -> tuple[str, ...]:
         files = (MODEL, REPLAY_BUFFER) if algos.get_algo(self.algo).off_policy else (MODEL,)
