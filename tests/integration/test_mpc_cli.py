@@ -129,3 +129,14 @@ def test_resume_with_a_corrupt_model_file_is_one_line(cli, mpc_run, tmp_path, na
     r = cli("resume", run)
     check_one_line_error(r)
     assert snapshot(run) == before
+
+
+def test_an_env_without_reward_functions_plans_with_a_learned_reward(cli, tmp_path):
+    tiny = [a.replace("max_epochs: 5}", "max_epochs: 5, learn_reward: true}") for a in TINY]
+    r = cli("train", "mpc", "Hopper-v5", "--timesteps", "200", "--seed", "0", "--out", tmp_path, "--name", "hop",
+            "--env-kwarg", "max_episode_steps=40", *tiny)  # fmt: skip
+    assert r.code == 0, r.err
+    blob = torch.load(tmp_path / "hop" / "best_policy.pt", weights_only=True)
+    assert blob["model"]["module"]["ensemble.weights.2"].shape[1] == 2 * (11 + 1)  # mean and logvar of obs + reward
+    r = cli("eval", tmp_path / "hop", "--json", "--episodes", "2")
+    assert r.code == 0, r.err

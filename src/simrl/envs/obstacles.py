@@ -172,10 +172,7 @@ class Obstacles(gym.Env[np.ndarray, np.ndarray]):
         Raises:
             EnvError: an unknown name, a value outside its bounds, a vector of the wrong length.
         """
-        if isinstance(values, Mapping):
-            self.params = PARAM_SPACE.make({**dict(self.params), **values})
-        else:
-            self.params = PARAM_SPACE.from_vector(np.asarray(values, dtype=np.float64))
+        self.params = PARAM_SPACE.updated(self.params, values)
         return self.params
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):

@@ -8,7 +8,7 @@ go through it, so a name or a value is checked in one place.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +126,14 @@ class ParamSpace:
         if vec.shape != (len(self),):
             raise EnvError(f"{self.env_id} has {len(self)} parameters, got a vector of {vec.size}")
         return self.make(dict(zip(self.names, vec.tolist(), strict=True)))
+
+    def updated(self, current: Params, values: Mapping[str, float] | Sequence[float] | np.ndarray) -> Params:
+        """An env's ``set_params``: a whole vector in this space's order, or a mapping of some names
+        (the others keep ``current``'s values); EnvError for an unknown name, a value out of bounds, a
+        vector of the wrong length."""
+        if isinstance(values, Mapping):
+            return self.make({**dict(current), **values})
+        return self.from_vector(np.asarray(values, dtype=np.float64))
 
 
 class FixedSampler:

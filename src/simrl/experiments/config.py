@@ -104,6 +104,24 @@ class TrainConfig:
             subprocess=self.vec_env == "subproc",
         )
 
+    def policy_info(self, kind: str, **extra: Any) -> dict[str, Any]:
+        """What a saved policy's simrl.json records of this run (``extra`` adds or replaces keys); the step
+        count is added when the policy is saved."""
+        import simrl
+
+        return {
+            "format": 1,
+            "kind": kind,
+            "algo": self.algo,
+            "env_id": self.env_id,
+            "env_params": self.env_params,
+            "env_kwargs": self.env_kwargs,
+            "eval_env_kwargs": self.eval_env_kwargs,
+            "hyperparams": self.hyperparams,
+            "simrl_version": simrl.__version__,
+            **extra,
+        }
+
     @property
     def eval_kwargs(self) -> dict[str, Any]:
         """The env kwargs of evaluation: ``env_kwargs`` with ``eval_env_kwargs`` over them."""

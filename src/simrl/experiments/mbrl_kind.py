@@ -32,9 +32,10 @@ def settings_of(algo: str, hyperparams: dict[str, Any]) -> Any:
 
 
 def task_fns_for(env_id: str, env_kwargs: dict[str, Any], env_params: dict[str, Any], settings: Any) -> Any:
-    """The task's reward and termination functions, or None when the model learns the reward.
+    """The task's reward and termination functions (None where simrl has none: no terminations then).
 
-    ConfigError when the env has none and the model is not asked to learn one.
+    ConfigError when the env has none and the model is not asked to learn the reward. With
+    ``model.learn_reward`` the model's reward is used and the functions only end imagined episodes.
     """
     from simrl.envs.fns import task_fns
 
@@ -43,7 +44,7 @@ def task_fns_for(env_id: str, env_kwargs: dict[str, Any], env_params: dict[str, 
         raise ConfigError(
             f"simrl has no reward function for {env_id} to plan with", "set model.learn_reward=true to learn one"
         )
-    return None if settings.model.learn_reward else fns
+    return fns
 
 
 class MBRLKind:
@@ -73,7 +74,6 @@ class MBRLKind:
         return hp
 
     def build(self, config: Any, base: Path | None = None, *, for_training: bool = True) -> Trainer:
-        import simrl
         from simrl.mbrl.mpc_trainer import MPCTrainer
 
         settings = settings_of(config.algo, config.hyperparams)
@@ -86,17 +86,7 @@ class MBRLKind:
         except BaseException:
             venv.close()
             raise
-        info = {
-            "format": 1,
-            "kind": self.name,
-            "algo": config.algo,
-            "env_id": config.env_id,
-            "env_params": config.env_params,
-            "env_kwargs": config.env_kwargs,
-            "eval_env_kwargs": config.eval_env_kwargs,
-            "hyperparams": config.hyperparams,
-            "simrl_version": simrl.__version__,
-        }
+        info = config.policy_info(self.name)
         return MPCTrainer(venv, settings=settings, fns=fns, seed=config.seed, info=info)
 
     def read_info(self, path: Path) -> dict[str, Any] | None:
@@ -149,17 +139,10 @@ class MBRLKind:
 
 
 def _build_mbpo(config: Any, settings: Any, base: Path | None, *, for_training: bool) -> Trainer:
-    import simrl
-    from simrl.envs.fns import task_fns
     from simrl.mbrl.mbpo import MBPOTrainer
     from simrl.rl.trainer import build_trainer
 
-    fns = task_fns(config.env_id, config.env_kwargs, config.env_params)
-    if fns is None and not settings.model.learn_reward:
-        raise ConfigError(
-            f"simrl has no reward function for {config.env_id} to roll the model out with",
-            "set model.learn_reward=true to learn one",
-        )
+    fns = task_fns_for(config.env_id, config.env_kwargs, config.env_params, settings)
     if config.n_envs != 1:
         raise ConfigError(f"mbpo trains on one env, got n_envs={config.n_envs}", "set n_envs: 1")
     venv = config.make_env(base)
@@ -169,18 +152,13 @@ def _build_mbpo(config: Any, settings: Any, base: Path | None, *, for_training: 
         venv.close()
         raise
     sac = settings.sac_hyperparams()
-    info = {
-        "format": 1,
-        "kind": "sb3",  # the policy is a plain SAC model: every reader of an SB3 zip reads it
-        "algo": "sac",
-        "learner": {"kind": "mbrl", "algo": config.algo, "hyperparams": config.hyperparams},
-        "env_id": config.env_id,
-        "env_params": config.env_params,
-        "env_kwargs": config.env_kwargs,
-        "eval_env_kwargs": config.eval_env_kwargs,
-        "hyperparams": sac,
-        "simrl_version": simrl.__version__,
-    }
+    # the policy is a plain SAC model: every reader of an SB3 zip reads it
+    info = config.policy_info(
+        "sb3",
+        algo="sac",
+        hyperparams=sac,
+        learner={"kind": "mbrl", "algo": config.algo, "hyperparams": config.hyperparams},
+    )
     trainer = build_trainer(
         "sac", venv, sac, seed=config.seed, device=config.device, info=info, for_training=for_training
     )

@@ -41,21 +41,10 @@ class SB3Kind:
         return hp
 
     def build(self, config: Any, base: Path | None = None, *, for_training: bool = True) -> Trainer:
-        import simrl
         from simrl.rl.trainer import build_trainer
 
         venv = config.make_env(base)
-        info = {
-            "format": 1,
-            "kind": self.name,
-            "algo": config.algo,
-            "env_id": config.env_id,
-            "env_params": config.env_params,
-            "env_kwargs": config.env_kwargs,
-            "eval_env_kwargs": config.eval_env_kwargs,
-            "hyperparams": config.hyperparams,
-            "simrl_version": simrl.__version__,
-        }
+        info = config.policy_info(self.name)
         return build_trainer(
             config.algo,
             venv,

@@ -145,10 +145,7 @@ class PlanarEnv(gym.Env[np.ndarray, np.ndarray]):
         Raises:
             EnvError: an unknown name, a value outside its bounds, a vector of the wrong length.
         """
-        if isinstance(values, Mapping):
-            self.params = self.PARAM_SPACE.make({**dict(self.params), **values})
-        else:
-            self.params = self.PARAM_SPACE.from_vector(np.asarray(values, dtype=np.float64))
+        self.params = self.PARAM_SPACE.updated(self.params, values)
         return self.params
 
     # --------------------------------------------------------------------------------- stepping

@@ -32,9 +32,9 @@ def imagined_returns(
     """The mean predicted return of each action sequence.
 
     Args:
-        model: the fitted dynamics model (its reward head is used when ``fns`` is None).
-        fns: the task's batched reward and termination functions; None to use the learned reward
-            (and no terminations).
+        model: the fitted dynamics model; its reward head, when it learns the reward, scores the steps.
+        fns: the task's batched reward and termination functions (the reward unless the model learns
+            it); None: the model's reward and no terminations.
         obs: ``[B, obs_dim]`` the current observation of each of B envs.
         actions: ``[B, C, H, act_dim]`` C candidate sequences of H actions per env.
         particles: with ``propagation="ts"``, rollouts per candidate; particle p keeps to elite member
@@ -61,11 +61,12 @@ def imagined_returns(
         if not ts:  # every elite's mean prediction, averaged: the reward is then scored once, not per member
             nxt = nxt.mean(0, keepdim=True)
             learned = learned.mean(0, keepdim=True) if learned is not None else None
+        act = act.expand(g, m, -1)
+        reward = learned if learned is not None else fns.reward(state, act, nxt)  # type: ignore[union-attr]
         if fns is None:
-            total += learned  # type: ignore[operator]
+            total += reward
         else:
-            act = act.expand(g, m, -1)
-            total += torch.where(alive, fns.reward(state, act, nxt), 0.0)  # type: ignore[arg-type]
+            total += torch.where(alive, reward, 0.0)  # type: ignore[arg-type]
             alive = alive & ~fns.terminated(state, act, nxt)  # type: ignore[operator]
         state = nxt
     returns = total.mean(0).reshape(b, c)
@@ -77,7 +78,7 @@ class MPCAgent:
 
     Args:
         model: the dynamics model (read only: acting never changes it).
-        fns: the task's reward and termination functions, or None for the model's learned reward.
+        fns: the task's reward and termination functions (None: the model's learned reward, no terminations).
         optimizer: a trajectory optimiser (``simrl.mbrl.planning.optimizers``).
         horizon, particles, propagation: as in :class:`simrl.mbrl.settings.MPCSettings`.
         low, high: the action bounds.
