@@ -54,16 +54,17 @@ def imagined_returns(
     g = k if ts else 1  # rollouts kept per candidate: a particle each, or the one mean rollout
     state = obs[:, None, :].expand(b, c, obs.shape[-1]).reshape(1, m, -1).expand(g, m, -1)
     total = torch.zeros(g, m)
-    alive = torch.ones(g, m, dtype=torch.bool) if fns is not None else None
+    alive = torch.ones(g, m, dtype=torch.bool) if fns is not None and fns.terminates else None
+    by_step = actions.permute(2, 0, 1, 3).reshape(h, 1, m, -1)  # one copy: each step's actions contiguous
     for t in range(h):
-        act = actions[:, :, t].reshape(1, m, -1)
+        act = by_step[t]
         nxt, learned = model.step(state.expand(k, m, -1), act.expand(k, m, -1), members, sample=ts, generator=generator)
         if not ts:  # every elite's mean prediction, averaged: the reward is then scored once, not per member
             nxt = nxt.mean(0, keepdim=True)
             learned = learned.mean(0, keepdim=True) if learned is not None else None
         act = act.expand(g, m, -1)
         reward = learned if learned is not None else fns.reward(state, act, nxt)  # type: ignore[union-attr]
-        if fns is None:
+        if alive is None:
             total += reward
         else:
             total += torch.where(alive, reward, 0.0)  # type: ignore[arg-type]
