@@ -67,6 +67,7 @@ def test_every_arm_on_one_budget_one_page(cli, tmp_path):
 def test_mistakes_are_one_line_before_any_run(cli, tmp_path, args, words):
     out = tmp_path / "mbrl"
     r = cli("mbrl", "--env", "simrl/Pendulum-v0", "--timesteps", "200", "--out", out, *args)
+    assert r.code == 2
     check_one_line_error(r)
     assert words in r.err
     assert not out.exists()

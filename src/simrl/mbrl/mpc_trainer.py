@@ -47,8 +47,16 @@ def spaces_of(venv: Any) -> tuple[int, int, np.ndarray, np.ndarray]:
 
 
 def make_agent(
-    model: DynamicsModel, fns: TaskFns | None, settings: MPCSettings, low: np.ndarray, high: np.ndarray, seed: int
+    model: DynamicsModel,
+    fns: TaskFns | None,
+    settings: MPCSettings,
+    low: np.ndarray,
+    high: np.ndarray,
+    generator: torch.Generator | int,
 ) -> MPCAgent:
+    """An MPC agent on ``model`` with ``settings``; ``generator`` is its planner's (or the seed of a new one)."""
+    if isinstance(generator, int):
+        generator = torch.Generator().manual_seed(generator)
     return MPCAgent(
         model,
         fns,
@@ -58,7 +66,7 @@ def make_agent(
         propagation=settings.propagation,
         low=low,
         high=high,
-        generator=torch.Generator().manual_seed(seed),
+        generator=generator,
     )
 
 
@@ -112,9 +120,8 @@ class MPCTrainer:
     def _collector(self) -> Any:
         if self.steps < self.settings.init_steps:
             return RandomActions(self.low, self.high, self.rng)
-        agent = make_agent(self.model, self.fns, self.settings, self.low, self.high, 0)
-        agent.generator = self.plan_generator  # collection draws from the trainer's own generator
-        return agent
+        # collection draws from the trainer's own generator (saved with the model)
+        return make_agent(self.model, self.fns, self.settings, self.low, self.high, self.plan_generator)
 
     def learn(self, until: int, callback: StepCallback) -> None:
         if self.steps >= until:
