@@ -26,7 +26,6 @@ SAC on the run's device.
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import torch
 
 from simrl.envs.fns import TaskFns
 from simrl.errors import CheckpointError
+from simrl.mbrl import policy_file
 from simrl.mbrl.model_buffer import FILE as MODEL_BUFFER
 from simrl.mbrl.model_buffer import MixedReplayBuffer, ModelBuffer
 from simrl.mbrl.models.dynamics import DynamicsModel
@@ -43,7 +43,6 @@ from simrl.mbrl.mpc_trainer import spaces_of
 from simrl.mbrl.settings import MBPOSettings
 from simrl.rl.trainer import SB3Trainer
 from simrl.types import Policy, StepCallback
-from simrl.utils import atomic
 from simrl.utils.seeding import derive_seed, generator_state, set_generator_state
 
 DYNAMICS = "dynamics.pt"
@@ -195,9 +194,9 @@ class MBPOTrainer:
     def save(self, folder: Path) -> dict[str, Any]:
         sac_state = self.sac.save(folder)
         self.imagined.save(folder / MODEL_BUFFER)
-        buf = io.BytesIO()
-        torch.save({"model": self.dynamics.state(), "rollout_generator": self.rollout_generator.get_state()}, buf)
-        atomic.write_bytes(folder / DYNAMICS, buf.getvalue())
+        policy_file.save_blob(
+            folder / DYNAMICS, {"model": self.dynamics.state(), "rollout_generator": self.rollout_generator.get_state()}
+        )
         mixed = self.sac.model.replay_buffer
         return {
             "sac": sac_state,
@@ -209,23 +208,17 @@ class MBPOTrainer:
     def restore(self, folder: Path, state: dict[str, Any]) -> None:
         imagined = ModelBuffer(self.imagined.capacity, self.obs_dim, self.act_dim)
         imagined.load(folder / MODEL_BUFFER)
-        path = folder / DYNAMICS
+        blob = policy_file.load_blob(folder / DYNAMICS, ("model", "rollout_generator"), "dynamics model file")
         try:
-            blob = torch.load(path, weights_only=True, map_location="cpu")
-            model_state, rollout_state = blob["model"], blob["rollout_generator"]
             rng, sample_rng = np.random.default_rng(), np.random.default_rng()
             set_generator_state(rng, state["rng"])
             set_generator_state(sample_rng, state["sample_rng"])
             fits, sac_state = int(state["fits"]), state["sac"]
-        except FileNotFoundError:
-            raise CheckpointError(f"dynamics model file '{path}' is missing") from None
-        except Exception as e:  # torch.load raises many kinds on a damaged file
-            raise CheckpointError(
-                f"checkpoint '{folder}' is corrupt ({type(e).__name__})", "use another checkpoint"
-            ) from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint '{folder}' has a corrupt state.json ({e})") from None
         self.sac.restore(folder, sac_state)
-        self.dynamics.load_state(model_state)
-        self.rollout_generator.set_state(rollout_state)
+        self.dynamics.load_state(blob["model"])
+        self.rollout_generator.set_state(blob["rollout_generator"])
         mixed = self.sac.model.replay_buffer
         mixed.imagined, mixed.rng = imagined, sample_rng
         self.imagined, self.rng, self.fits = imagined, rng, fits

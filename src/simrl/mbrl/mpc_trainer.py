@@ -14,7 +14,6 @@ trainer does, so nothing of the env or of the plan needs saving.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from simrl.mbrl.models.dynamics import DynamicsModel
 from simrl.mbrl.planning.mpc import MPCAgent, RandomActions
 from simrl.mbrl.settings import MPCSettings
 from simrl.types import StepCallback
-from simrl.utils import atomic
 from simrl.utils.seeding import derive_seed, generator_state, set_generator_state
 
 MODEL = "model.pt"
@@ -165,34 +163,26 @@ class MPCTrainer:
         return (MODEL, DATASET)
 
     def save(self, folder: Path) -> dict[str, Any]:
-        buf = io.BytesIO()
-        torch.save({"model": self.model.state(), "plan_generator": self.plan_generator.get_state()}, buf)
-        atomic.write_bytes(folder / MODEL, buf.getvalue())
+        policy_file.save_blob(
+            folder / MODEL, {"model": self.model.state(), "plan_generator": self.plan_generator.get_state()}
+        )
         self.store.save(folder / DATASET)
         return {"rng": generator_state(self.rng), "steps": self.steps, "fits": self.fits}
 
     def restore(self, folder: Path, state: dict[str, Any]) -> None:
         store = TransitionStore(self.obs_dim, self.act_dim)
         store.load(folder / DATASET)
-        path = folder / MODEL
+        blob = policy_file.load_blob(folder / MODEL, ("model", "plan_generator"), "model file")
         try:
-            blob = torch.load(path, weights_only=True, map_location="cpu")
-            model_state, plan_state = blob["model"], blob["plan_generator"]
             steps, fits = int(state["steps"]), int(state["fits"])
             rng = np.random.default_rng()
             set_generator_state(rng, state["rng"])
-        except FileNotFoundError:
-            raise CheckpointError(f"model file '{path}' is missing") from None
-        except CheckpointError:
-            raise
-        except Exception as e:  # torch.load raises many kinds on a damaged file
-            raise CheckpointError(
-                f"checkpoint '{folder}' is corrupt ({type(e).__name__})", "use another checkpoint"
-            ) from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint '{folder}' has a corrupt state.json ({e})") from None
         if steps != len(store):
             raise CheckpointError(f"checkpoint '{folder}' is inconsistent: {len(store)} transitions for step {steps}")
-        self.model.load_state(model_state)  # CheckpointError before changing anything when it does not fit
-        self.plan_generator.set_state(plan_state)
+        self.model.load_state(blob["model"])  # CheckpointError before changing anything when it does not fit
+        self.plan_generator.set_state(blob["plan_generator"])
         self.store, self.steps, self.fits, self.rng = store, steps, fits, rng
 
     # ------------------------------------------------------------------ policy
