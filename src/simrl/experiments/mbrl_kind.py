@@ -26,7 +26,7 @@ def settings_of(algo: str, hyperparams: dict[str, Any]) -> Any:
     from simrl.mbrl.settings import MBPOSettings, MPCSettings, from_mapping
 
     cls = MBPOSettings if algo == "mbpo" else MPCSettings
-    settings = from_mapping(cls, {k: v for k, v in hyperparams.items()})
+    settings = from_mapping(cls, hyperparams)
     settings.check()
     return settings
 
@@ -70,7 +70,7 @@ class MBRLKind:
         _merge(hp, copy.deepcopy(dict(overrides)))
         for text in sets:
             apply_set(hp, text)
-        settings_of(algo, {k: v for k, v in hp.items() if k not in ("n_timesteps", "n_envs", "vec_env")})
+        settings_of(algo, hp)  # the loop keys (n_timesteps, ...) pass: the run takes them out
         return hp
 
     def build(self, config: Any, base: Path | None = None, *, for_training: bool = True) -> Trainer:
