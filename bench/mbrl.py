@@ -15,6 +15,13 @@
     200x200x200 ones. mbrl-lib's figure at those settings, 0.9 to 1.2 s per action, is the issue's.
 (c) simrl/Obstacles-v0: MPC (the preset) over ``--seeds`` seeds: the return and training seconds at
     each evaluation; the homework's target is -25 to -20 (it quotes about 40 minutes).
+(d) HalfCheetah-v5: MPC with CEM (the preset), MBPO (the preset) and SB3's SAC (the zoo's preset) on the
+    same ``--d-timesteps`` env steps (default 5,000: what MPC's planning fits in about an hour on one
+    core), one evaluation episode every 1,000 steps, ``--d-seeds`` seeds (default 1: an hour per run).
+    All three start learning after the same 1,000 random steps (MBPO's ``init_steps`` and SAC's
+    ``learning_starts`` are set to 1,000 here; the presets' 5,000 and 10,000 would leave little or
+    nothing of the budget). ``--d-arms`` runs some arms only: run two processes, an arm or two each,
+    on the same ``--work``, then once with all arms to write the report (finished runs are kept).
 
 One torch thread. Results go to ``--json`` (default bench/results/mbrl.json), each part its own key.
 """
@@ -47,7 +54,7 @@ SAMPLE_ARMS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 # Env steps each arm trains for part (a): enough to reach -200 (measured), not more; an evaluation of an
 # MPC agent plans 10 episodes x 200 steps, PETS' with 20 particles per candidate (seconds per step).
-BUDGETS = {"mpc-cem": 600, "mpc-icem": 600, "pets": 600, "mbpo": 2000, "sac": 6000}
+BUDGETS = {"mpc-cem": 400, "mpc-icem": 400, "pets": 400, "mbpo": 2000, "sac": 6000}
 
 
 def median_range(values: list[float | None]) -> dict[str, Any]:
@@ -149,7 +156,7 @@ def part_b(repeats: int) -> dict[str, Any]:
     return out
 
 
-def part_c(work: Path, seeds: int, timesteps: int) -> dict[str, Any]:
+def part_c(work: Path, seeds: int, timesteps: int, sets: list[str]) -> dict[str, Any]:
     from simrl.experiments.mbrl_experiment import run_experiment
 
     result = run_experiment(
@@ -159,6 +166,7 @@ def part_c(work: Path, seeds: int, timesteps: int) -> dict[str, Any]:
         timesteps=timesteps,
         seeds=list(range(seeds)),
         target=-25.0,
+        sets={"mpc-cem": sets} if sets else None,
         log=lambda line: print("  " + line, flush=True),
     )
     (t,) = result.timings
@@ -172,13 +180,41 @@ def part_c(work: Path, seeds: int, timesteps: int) -> dict[str, Any]:
     return out
 
 
+CHEETAH_ARMS = {"mpc-cem": ("mpc", {}), "mbpo": ("mbpo", {"init_steps": 1000}), "sac": ("sac", {"learning_starts": 1000})}
+
+
+def part_d(work: Path, seeds: int, timesteps: int, arms: list[str]) -> dict[str, Any]:
+    from simrl.experiments.mbrl_experiment import run_experiment
+
+    result = run_experiment(
+        "HalfCheetah-v5",
+        out=work / "d",
+        arms={arm: CHEETAH_ARMS[arm] for arm in arms},
+        timesteps=timesteps,
+        seeds=list(range(seeds)),
+        eval_episodes=1,
+        eval_freq=1000,
+        log=lambda line: print("  " + line, flush=True),
+    )
+    out: dict[str, Any] = {"timesteps": timesteps, "seeds": seeds, "arms": {}}
+    for t, group in zip(result.timings, result.comparison.groups, strict=True):
+        seconds = t.curve.timesteps.tolist()
+        out["arms"][t.arm] = {"iqm_by_seconds": list(zip(seconds, t.curve.iqm.tolist(), strict=True)), "final_iqm": group.iqm}
+        print(f"(d) {t.arm}: final {group.iqm:.0f} after {timesteps} steps, {seconds[-1]:.0f} s of training", flush=True)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", nargs="+", default=["a", "b"], choices=["a", "b", "c"])
+    p.add_argument("--part", nargs="+", default=["a", "b"], choices=["a", "b", "c", "d"])
     p.add_argument("--work", type=Path, default=Path("/tmp/bench-mbrl"))
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--a-arms", nargs="+", default=list(SAMPLE_ARMS), choices=list(SAMPLE_ARMS))
-    p.add_argument("--c-timesteps", type=int, default=3000)
+    p.add_argument("--c-timesteps", type=int, default=8000)
+    p.add_argument("--c-set", nargs="*", default=[], metavar="K=V", help="part c: hyper-parameters over the preset")
+    p.add_argument("--d-timesteps", type=int, default=5000)
+    p.add_argument("--d-seeds", type=int, default=1)
+    p.add_argument("--d-arms", nargs="+", default=list(CHEETAH_ARMS), choices=list(CHEETAH_ARMS))
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--json", type=Path, default=RESULTS / "mbrl.json")
     args = p.parse_args()
@@ -190,8 +226,10 @@ def main() -> None:
             results["a"] = part_a(args.work, args.seeds, args.a_arms)
         elif part == "b":
             results["b"] = part_b(args.repeats)
+        elif part == "c":
+            results["c"] = part_c(args.work, args.seeds, args.c_timesteps, args.c_set)
         else:
-            results["c"] = part_c(args.work, args.seeds, args.c_timesteps)
+            results["d"] = part_d(args.work, args.d_seeds, args.d_timesteps, args.d_arms)
         results[part]["seconds"] = time.perf_counter() - started
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

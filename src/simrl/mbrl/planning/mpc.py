@@ -53,23 +53,30 @@ def imagined_returns(
     k = len(members)
     g = k if ts else 1  # rollouts kept per candidate: a particle each, or the one mean rollout
     state = obs[:, None, :].expand(b, c, obs.shape[-1]).reshape(1, m, -1).expand(g, m, -1)
-    total = torch.zeros(g, m)
-    alive = torch.ones(g, m, dtype=torch.bool) if fns is not None and fns.terminates else None
     by_step = actions.permute(2, 0, 1, 3).reshape(h, 1, m, -1)  # one copy: each step's actions contiguous
+    states, learned_rewards = [state], []
     for t in range(h):
-        act = by_step[t]
-        nxt, learned = model.step(state.expand(k, m, -1), act.expand(k, m, -1), members, sample=ts, generator=generator)
+        nxt, learned = model.step(state.expand(k, m, -1), by_step[t].expand(k, m, -1), members, sample=ts, generator=generator)
         if not ts:  # every elite's mean prediction, averaged: the reward is then scored once, not per member
             nxt = nxt.mean(0, keepdim=True)
             learned = learned.mean(0, keepdim=True) if learned is not None else None
-        act = act.expand(g, m, -1)
-        reward = learned if learned is not None else fns.reward(state, act, nxt)  # type: ignore[union-attr]
-        if alive is None:
-            total += reward
-        else:
-            total += torch.where(alive, reward, 0.0)  # type: ignore[arg-type]
-            alive = alive & ~fns.terminated(state, act, nxt)  # type: ignore[operator]
+        states.append(nxt)
+        learned_rewards.append(learned)
         state = nxt
+    # Rewards and terminations for the whole horizon at once, [H, g, m]: the functions' few small ops per
+    # step cost as much as the small models' products (bench/mbrl.py part b), once per plan they do not.
+    path = torch.stack(states)
+    acts = by_step.expand(h, g, m, -1)
+    if learned_rewards[0] is not None:
+        rewards = torch.stack(learned_rewards)
+    else:
+        rewards = fns.reward(path[:-1], acts, path[1:])  # type: ignore[union-attr]
+    if fns is not None and fns.terminates:  # an action after a predicted termination earns nothing
+        ended = fns.terminated(path[:-1], acts, path[1:])
+        before = ended.cumsum(0)  # terminations up to and including each step
+        alive = torch.cat((torch.ones_like(ended[:1]), before[:-1] == 0))
+        rewards = torch.where(alive, rewards, 0.0)
+    total = rewards.sum(0)
     returns = total.mean(0).reshape(b, c)
     return torch.where(torch.isfinite(returns), returns, -torch.inf)
 

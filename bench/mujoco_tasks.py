@@ -1,7 +1,7 @@
 """The MuJoCo tasks: simrl's overhead over plain Gymnasium/SB3, and returns of the off-policy presets.
 
-    python bench/mujoco.py --part a b          # a few minutes: (a) env steps/s, (b) SAC time per training step
-    python bench/mujoco.py --part c --workers 2 --runs-dir /tmp --json bench/results/mujoco_c.json   # hours
+    python bench/mujoco_tasks.py --part a b          # a few minutes: (a) env steps/s, (b) SAC time per training step
+    python bench/mujoco_tasks.py --part c --workers 2 --runs-dir /tmp --json bench/results/mujoco_c.json   # hours
 
 (a) Env steps/s of ``simrl.envs.vec.make_vec_env(env_id, 1, seed=0)`` against ``gymnasium.make`` in SB3's
     ``DummyVecEnv`` seeded alike, under the same uniform random actions drawn before timing (the script checks
