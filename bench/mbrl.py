@@ -180,7 +180,11 @@ def part_c(work: Path, seeds: int, timesteps: int, sets: list[str]) -> dict[str,
     return out
 
 
-CHEETAH_ARMS = {"mpc-cem": ("mpc", {}), "mbpo": ("mbpo", {"init_steps": 1000}), "sac": ("sac", {"learning_starts": 1000})}
+CHEETAH_ARMS = {
+    "mpc-cem": ("mpc", {}),
+    "mbpo": ("mbpo", {"init_steps": 1000}),
+    "sac": ("sac", {"learning_starts": 1000}),
+}
 
 
 def part_d(work: Path, seeds: int, timesteps: int, arms: list[str]) -> dict[str, Any]:
@@ -199,8 +203,9 @@ def part_d(work: Path, seeds: int, timesteps: int, arms: list[str]) -> dict[str,
     out: dict[str, Any] = {"timesteps": timesteps, "seeds": seeds, "arms": {}}
     for t, group in zip(result.timings, result.comparison.groups, strict=True):
         seconds = t.curve.timesteps.tolist()
-        out["arms"][t.arm] = {"iqm_by_seconds": list(zip(seconds, t.curve.iqm.tolist(), strict=True)), "final_iqm": group.iqm}
-        print(f"(d) {t.arm}: final {group.iqm:.0f} after {timesteps} steps, {seconds[-1]:.0f} s of training", flush=True)
+        curve = list(zip(seconds, t.curve.iqm.tolist(), strict=True))
+        out["arms"][t.arm] = {"iqm_by_seconds": curve, "final_iqm": group.iqm}
+        print(f"(d) {t.arm}: final {group.iqm:.0f} after {timesteps} steps, {seconds[-1]:.0f} s of training")
     return out
 
 

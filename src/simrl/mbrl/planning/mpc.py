@@ -56,7 +56,8 @@ def imagined_returns(
     by_step = actions.permute(2, 0, 1, 3).reshape(h, 1, m, -1)  # one copy: each step's actions contiguous
     states, learned_rewards = [state], []
     for t in range(h):
-        nxt, learned = model.step(state.expand(k, m, -1), by_step[t].expand(k, m, -1), members, sample=ts, generator=generator)
+        act = by_step[t].expand(k, m, -1)
+        nxt, learned = model.step(state.expand(k, m, -1), act, members, sample=ts, generator=generator)
         if not ts:  # every elite's mean prediction, averaged: the reward is then scored once, not per member
             nxt = nxt.mean(0, keepdim=True)
             learned = learned.mean(0, keepdim=True) if learned is not None else None
@@ -67,10 +68,8 @@ def imagined_returns(
     # step cost as much as the small models' products (bench/mbrl.py part b), once per plan they do not.
     path = torch.stack(states)
     acts = by_step.expand(h, g, m, -1)
-    if learned_rewards[0] is not None:
-        rewards = torch.stack(learned_rewards)
-    else:
-        rewards = fns.reward(path[:-1], acts, path[1:])  # type: ignore[union-attr]
+    learned = learned_rewards[0] is not None
+    rewards = torch.stack(learned_rewards) if learned else fns.reward(path[:-1], acts, path[1:])  # type: ignore[union-attr]
     if fns is not None and fns.terminates:  # an action after a predicted termination earns nothing
         ended = fns.terminated(path[:-1], acts, path[1:])
         before = ended.cumsum(0)  # terminations up to and including each step
