@@ -116,13 +116,15 @@ class Demos:
 
     def episode(self, e: int) -> Episode:
         """Episode ``e``'s rows (0-based; negative counts from the end)."""
-        start = int(self.episode_starts[e])
-        rows = slice(start, start + int(self.episode_lengths[e]))
-        return Episode(*(getattr(self, name)[rows] for name in Episode._fields))
+        return self._rows(int(self.episode_starts[e]), int(self.episode_lengths[e]))
 
     def episodes(self) -> Iterator[Episode]:
         """Every episode in order."""
-        return (self.episode(e) for e in range(self.n_episodes))
+        for start, length in zip(self.episode_starts.tolist(), self.episode_lengths.tolist(), strict=True):
+            yield self._rows(start, length)
+
+    def _rows(self, start: int, length: int) -> Episode:
+        return Episode(*(getattr(self, name)[start : start + length] for name in Episode._fields))
 
     def first(self, k: int) -> Demos:
         """The first ``k`` episodes (1 <= k <= n_episodes), with the same metadata.
