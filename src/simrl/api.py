@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from simrl.data.demos import Demos
 from simrl.experiments.config import DEFAULT_CHECKPOINTS, TrainConfig, resolve
 from simrl.experiments.targets import EvalReport
 from simrl.experiments.training import Callback, Run, RunSummary
@@ -28,9 +29,11 @@ from simrl.types import Policy
 
 __all__ = [
     "Callback",
+    "Demos",
     "EvalReport",
     "Run",
     "RunSummary",
+    "collect",
     "configure",
     "evaluate",
     "load_policy",
@@ -170,6 +173,42 @@ def evaluate(
         device=device,
     )
     return evaluate_target(t)
+
+
+def collect(
+    target: str | Path,
+    *,
+    episodes: int,
+    out: str | Path,
+    seed: int = 0,
+    deterministic: bool = True,
+    force: bool = False,
+    env_id: str | None = None,
+    env_params: Mapping[str, Any] | None = None,
+    env_kwargs: Mapping[str, Any] | None = None,
+    which: str = "best",
+    algo: str | None = None,
+    device: str = "cpu",
+) -> Demos:
+    """Record ``episodes`` whole episodes of a run folder's policy or a policy file's into ``out`` (an .npz;
+    an existing one only with ``force``), the env resolved as :func:`evaluate` resolves it. Returns the
+    :class:`~simrl.data.demos.Demos` written; ``Demos.load(out, env_id=...)`` reads them back checked."""
+    from simrl.experiments.collecting import collect as collect_demos
+
+    return collect_demos(
+        Path(target),
+        episodes=episodes,
+        out=Path(out),
+        seed=seed,
+        deterministic=deterministic,
+        force=force,
+        env_id=env_id,
+        env_params=dict(env_params or {}),
+        env_kwargs=dict(env_kwargs or {}),
+        which=which,
+        algo=algo,
+        device=device,
+    )
 
 
 def load_policy(target: str | Path, *, which: str = "best", device: str = "cpu") -> Policy:

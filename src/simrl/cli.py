@@ -255,6 +255,53 @@ def eval_(
     c.print(f"  random   {report.random_mean:9.2f} ± {report.random_std:.2f}")
 
 
+@app.command()
+def collect(
+    target: Annotated[Path, typer.Argument(help="A run folder or a policy file (model.zip, policy.pt).")],
+    episodes: Annotated[int, typer.Option(help="Whole episodes to record (at least 1).")],
+    out: Annotated[Path, typer.Option(help="The .npz file to write (its folder is made if missing).")],
+    seed: Annotated[int, typer.Option(help="Seeds the episodes (env i gets seed + i) and the policy's sampling.")] = 0,
+    deterministic: Annotated[
+        bool, typer.Option("--deterministic/--stochastic", help="The policy's mean action, or samples from it.")
+    ] = True,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    env: Annotated[str | None, typer.Option(help="Env id (default: the run's).")] = None,
+    env_param: ParamOpt = None,
+    env_kwarg: KwargOpt = None,
+    model: Annotated[str, typer.Option(help="For a run folder: best, final, or a checkpoint percentage.")] = "best",
+    algo: Annotated[str | None, typer.Option(help="Algorithm, for a model.zip not written by simrl.")] = None,
+    device: Annotated[str, typer.Option(help="Torch device.")] = "cpu",
+) -> None:
+    """Record a policy's demonstrations: whole episodes with observations, actions, rewards, episode
+    boundaries and where they came from, in one npz file (for behaviour cloning, DAgger, seeded SAC).
+
+    The env and its parameters are the run's (as 'simrl eval' meets them) unless overridden; the episodes
+    run as eval's do, so '--seed 1000000' (eval's seed) repeats what 'simrl eval' measures.
+    """
+    from simrl import api
+    from simrl.experiments import config as cfg
+
+    demos = api.collect(
+        target,
+        episodes=episodes,
+        out=out,
+        seed=seed,
+        deterministic=deterministic,
+        force=force,
+        env_id=env,
+        env_params=cfg.parse_env_params(env_param or []),
+        env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
+        which=model,
+        algo=algo,
+        device=device,
+    )
+    episodes_ = f"{demos.n_episodes} episode{'s' * (demos.n_episodes != 1)}"
+    print(
+        f"collected {episodes_}, {len(demos):,} steps on {demos.env_id}: "
+        f"return {demos.mean_return:.2f} ± {demos.std_return:.2f}; wrote {out}"
+    )
+
+
 def _eval_grid(target: Path, resolved, axes, out: Path | None, json_: bool) -> None:
     from rich.table import Table
 

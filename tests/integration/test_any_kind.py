@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
+from simrl.data.demos import Demos
 from simrl.experiments import kinds
 
 from .linear_kind import LinearKind, read_policy_file
@@ -63,6 +64,10 @@ def test_a_non_sb3_learner_goes_through_every_command(cli, tmp_path, linear_kind
     r = cli("eval", run / "best_policy.npz", "--json", "--env-param", "mass=1.5")
     assert r.code == 0, r.err
     assert json.loads(r.out)["env_params"]["mass"] == 1.5
+    r = cli("collect", run, "--episodes", "2", "--out", tmp_path / "demos.npz")
+    assert r.code == 0, r.err
+    demos = Demos.load(tmp_path / "demos.npz", env_id="simrl/Pendulum-v0", obs_shape=(3,), act_shape=(1,))
+    assert (demos.source.kind, demos.source.algo, demos.n_episodes) == ("linear", "hill", 2)
     r = cli("eval", run, "--grid", "mass=0.5:1.5:3", "--out", tmp_path / "grid")
     assert r.code == 0, r.err
     assert (tmp_path / "grid" / "robustness.csv").is_file()
@@ -109,6 +114,11 @@ def test_ppo_on_a_discrete_action_space_trains_resumes_evaluates_and_reports(cli
     r = cli("eval", run / "best_model.zip", "--json")
     assert r.code == 0, r.err
     assert cli("report", run).code == 0
+    r = cli("collect", run, "--episodes", "2", "--out", tmp_path / "demos.npz")
+    assert r.code == 0, r.err
+    demos = Demos.load(tmp_path / "demos.npz", env_id="CartPole-v1", act_shape=())
+    np.testing.assert_array_equal(demos.episode_returns, demos.episode_lengths)  # CartPole pays 1 per step
+    assert demos.actions.dtype.kind == "i" and demos.terminated.sum() + demos.truncated.sum() == 2
 
 
 def test_a_crash_after_the_folder_exists_marks_the_run_failed(tmp_path, monkeypatch):

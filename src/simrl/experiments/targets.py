@@ -33,6 +33,8 @@ class Target:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """Constructor arguments of the env (``reward="alive"``), checked by ``check_env_kwargs``."""
     kind: str = "sb3"
+    algo: str | None = None
+    """The algorithm that trained it, where the run or the file says (or ``--algo`` gave it)."""
 
     @property
     def policy(self) -> Policy:
@@ -74,6 +76,7 @@ def resolve_target(
         path = resolve_model_path(target, which)
         env_id = env_id or config.env_id
         algo, hyperparams = config.algo, config.hyperparams
+        trained_by = algo
         base_params = dict(config.env_params) if env_id == config.env_id else {}
         base_kwargs = config.eval_kwargs if env_id == config.env_id else {}
         episodes = config.eval_episodes if episodes is None else episodes
@@ -83,6 +86,7 @@ def resolve_target(
         env_id = env_id or info.get("env_id")
         if env_id is None:
             raise ConfigError(f"'{target}' was not written by simrl", "pass --env ENV_ID")
+        trained_by = algo or (str(info["algo"]) if info.get("algo") else None)
         base_params = dict(info.get("env_params") or {}) if env_id == info.get("env_id") else {}
         if env_id == info.get("env_id"):
             for key in ("env_kwargs", "eval_env_kwargs"):  # evaluation's kwargs over training's
@@ -102,7 +106,7 @@ def resolve_target(
     kwargs = {**base_kwargs, **(env_kwargs or {})}
     kwargs = check_env_kwargs(env_id, kwargs) if kwargs else {}
     policy = kind.load_policy(path, env_id=env_id, env_kwargs=kwargs, algo=algo, hyperparams=hyperparams, device=device)
-    return Target(policy, path, env_id, params, episodes, kwargs, kind.name)
+    return Target(policy, path, env_id, params, episodes, kwargs, kind.name, trained_by)
 
 
 @dataclass(frozen=True)
