@@ -149,6 +149,24 @@ def test_learns_a_linear_system_and_its_reward():
     assert float((pred_reward - torch.from_numpy(reward)).abs().mean()) < 0.05 * float(np.abs(reward).mean())
 
 
+def test_patience_counts_from_the_fits_own_best_epoch(monkeypatch):
+    """A continuing fit whose first epochs raise the held-out MSE above the weights it started from (new data,
+    refitted normalizers) trains on until it stops improving, and keeps its own weights, not the old ones."""
+    rng = np.random.default_rng(0)
+    settings = dataclasses.replace(SMALL, patience=3, max_epochs=30)
+    m = model(1, 1, settings)
+    m.fit(*noisy_linear(200, rng, lambda o: 0.1), rng=rng)
+    before = [p.detach().clone() for p in m._net.ensemble.parameters()]
+    # the held-out MSE before the fit, then after each epoch: worse than before for 5 epochs, then better
+    scores = iter([0.10, 0.30, 0.25, 0.20, 0.15, 0.12, 0.09, 0.08, 0.08, 0.08, 0.08, 0.08])
+    monkeypatch.setattr(DynamicsModel, "_holdout_mse", lambda self, x, y: torch.full((3,), next(scores)))
+    report = m.fit(*noisy_linear(400, rng, lambda o: 0.1), rng=rng)
+    assert report.epochs == 10  # best 0.08 at epoch 7, three epochs without a 1% drop after it
+    assert report.holdout_mse == pytest.approx((0.08,) * 3)
+    after = list(m._net.ensemble.parameters())
+    assert not any(torch.equal(a, b) for a, b in zip(after, before, strict=True))
+
+
 # ------------------------------------------------------------------------------------------ step
 
 
