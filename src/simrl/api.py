@@ -63,8 +63,15 @@ def configure(
     eval_freq: int | None = None,
     eval_episodes: int = 10,
     device: str = "auto",
+    demos: str | Path | None = None,
+    expert: str | Path | None = None,
+    demo_episodes: int | None = None,
 ) -> TrainConfig:
     """A checked, fully resolved run configuration (presets < ``hyperparams_file`` < ``hyperparams``).
+
+    Imitation learners (``bc``) take ``demos`` (an npz of :func:`collect`) or ``expert`` (a run folder or
+    policy file whose demonstrations are collected when the run starts), and ``demo_episodes`` (the
+    first episodes of ``demos``; the number collected from ``expert``, 10 by default).
 
     ``env_kwargs`` go to the env's constructor in training and evaluation, ``eval_env_kwargs`` over them
     in evaluation only (``{"reset_noise_scale": 0.1}``); ``vec_env`` is ``dummy`` or ``subproc``
@@ -98,6 +105,9 @@ def configure(
         eval_episodes=eval_episodes,
         device=device,
         param_samples=param_samples,
+        demos=demos,
+        expert=expert,
+        demo_episodes=demo_episodes,
     )
 
 

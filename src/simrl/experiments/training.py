@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -307,12 +308,23 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
     Everything that can be wrong with the input is checked before the folder is created; a crash
     after that (the random baseline, say) marks the folder failed.
     """
-    trainer = build_trainer(config)  # validates hyper-parameters and env
-    run_dir = Path(out) / (name or default_run_name(config))
+    from simrl.experiments.kinds import get_kind, prepare_inputs
+
+    with tempfile.TemporaryDirectory(prefix="simrl-inputs-") as scratch:
+        # an expert's demonstrations are collected here, then copied into the run folder
+        config = prepare_inputs(get_kind(config.kind), config, Path(scratch))
+        trainer = build_trainer(config)  # validates hyper-parameters and env
+        return _create(config, trainer, Path(out) / (name or default_run_name(config)), command)
+
+
+def _create(config: TrainConfig, trainer: Trainer, run_dir: Path, command: str) -> Run:
     copies = {}
     if config.param_samples is not None:  # the run keeps its own copy of the samples it trains on
         copies["param_samples.npz"] = Path(config.param_samples)
         config = dataclasses.replace(config, param_samples="param_samples.npz")
+    if config.demos is not None:  # and of the demonstrations it learns from
+        copies["demos.npz"] = Path(config.demos)
+        config = dataclasses.replace(config, demos="demos.npz")
     total, plan = schedule(config.timesteps, trainer.step_unit, config.checkpoints)
     meta = {
         "status": "running",
