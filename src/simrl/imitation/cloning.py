@@ -321,11 +321,11 @@ class Cloner:
 
     # ------------------------------------------------------------------ state
     def state(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(tensors, plain): the actor's weights, the optimizer, the best weights; the counters and the
-        batch generator. The split is not saved: it is drawn again from the same seed."""
+        """(tensors, plain), copies: the actor's weights, the optimizer, the best weights; the counters and
+        the batch generator. The split is not saved: it is drawn again from the same seed."""
         tensors = {
             "params": [p.detach().clone() for p in self.params],
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "best_params": self.best_params if self.best_params is not None else [],
         }
         plain = {
