@@ -112,7 +112,8 @@ def configure(
 
 
 def start(config: TrainConfig, *, out: str | Path = "runs", name: str | None = None, command: str | None = None) -> Run:
-    """Create the run folder of ``config`` and return the :class:`Run` (call ``run.train()``)."""
+    """Create the run folder of ``config`` and return the :class:`Run` (call ``run.train()``); an imitation
+    run's ``expert`` demonstrations are collected first and kept in the folder as demos.npz."""
     from simrl.errors import ConfigError
     from simrl.experiments.training import start as start_run
 
@@ -120,7 +121,13 @@ def start(config: TrainConfig, *, out: str | Path = "runs", name: str | None = N
         not name or "/" in name or name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name)
     ):
         raise ConfigError(f"--name {name!r} is not a folder name", "no '/', no control characters")
-    return start_run(config, Path(out), name, command or f"simrl.api.start({config.algo!r}, {config.env_id!r})")
+    import tempfile
+
+    from simrl.experiments.imitating import collect_expert_demos
+
+    with tempfile.TemporaryDirectory(prefix="simrl-demos-") as scratch:  # the run copies them into its folder
+        config = collect_expert_demos(config, Path(scratch))
+        return start_run(config, Path(out), name, command or f"simrl.api.start({config.algo!r}, {config.env_id!r})")
 
 
 def train(

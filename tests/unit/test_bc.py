@@ -157,3 +157,19 @@ def test_bad_settings_are_config_errors(hyperparams, words):
     with pytest.raises(ConfigError) as e:
         settings_of(hyperparams)
     assert words in e.value.line()
+
+
+@pytest.mark.parametrize("clone_as", ["sac", "ppo"])
+def test_the_preset_resolves_with_the_network_of_the_policy_it_clones_into(clone_as):
+    import yaml
+
+    from simrl.experiments import config as cfg
+    from simrl.experiments.hyperparams import preset_path
+
+    presets = yaml.safe_load(preset_path(clone_as).read_text())
+    for env_id, block in presets.items():
+        if env_id == "default":
+            continue
+        c = cfg.resolve("bc", env_id, seed=0, demos="demos.npz", hyperparams={"as": clone_as})
+        assert c.kind == "imitation" and c.timesteps == 5000
+        assert c.hyperparams["policy_kwargs"] == (block.get("policy_kwargs") or {}), env_id

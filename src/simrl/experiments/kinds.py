@@ -55,13 +55,6 @@ class Kind(Protocol):
         ...
 
 
-def prepare_inputs(kind: Kind, config: Any, scratch: Path) -> Any:
-    """The config once the kind has made the inputs its run keeps a copy of (``imitation``: an expert's
-    demonstrations, collected into ``scratch``); kinds without a ``prepare(config, scratch)`` keep it."""
-    prepare = getattr(kind, "prepare", None)
-    return prepare(config, scratch) if prepare is not None else config
-
-
 def uses_demos(kind: Kind) -> bool:
     """Whether the kind's runs take demonstrations (``--demos``, ``--expert``, ``--demo-episodes``)."""
     return bool(getattr(kind, "uses_demos", False))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -308,16 +307,8 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
     Everything that can be wrong with the input is checked before the folder is created; a crash
     after that (the random baseline, say) marks the folder failed.
     """
-    from simrl.experiments.kinds import get_kind, prepare_inputs
-
-    with tempfile.TemporaryDirectory(prefix="simrl-inputs-") as scratch:
-        # an expert's demonstrations are collected here, then copied into the run folder
-        config = prepare_inputs(get_kind(config.kind), config, Path(scratch))
-        trainer = build_trainer(config)  # validates hyper-parameters and env
-        return _create(config, trainer, Path(out) / (name or default_run_name(config)), command)
-
-
-def _create(config: TrainConfig, trainer: Trainer, run_dir: Path, command: str) -> Run:
+    trainer = build_trainer(config)  # validates hyper-parameters and env
+    run_dir = Path(out) / (name or default_run_name(config))
     copies = {}
     if config.param_samples is not None:  # the run keeps its own copy of the samples it trains on
         copies["param_samples.npz"] = Path(config.param_samples)
