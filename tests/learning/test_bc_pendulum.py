@@ -4,7 +4,9 @@ The expert is ``pendulum_expert`` (SAC, 4,000 steps, -123 on eval's seeds); ``si
 collects its 10 deterministic episodes from ``simrl collect``'s seed and clones them into SAC's actor
 (the preset: MSE, 64x64, AdamW at 1e-3, batches of 256) for 2,000 gradient steps. The score is the final
 evaluation's mean, normalized between the random policy's (0) and the expert's (1) on the same seeds.
-Measured over BC seeds 0-9: see MEASURED below.
+
+Measured: 0.974-0.999 over BC seeds 0-9 (median 0.987); with experts of seeds 1 and 2 instead, 0.986-0.988
+and 0.915-0.986 over BC seeds 0-4. The expert takes about 30 s of one core, the clone about 3 s.
 """
 
 from __future__ import annotations
