@@ -471,9 +471,7 @@ _CONFIRM_HELP = "After the study, retrain the best and the default settings on N
 
 @app.command()
 def tune(
-    algo: Annotated[
-        str, typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc (imitation).")
-    ],
+    algo: Annotated[str, typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based).")],
     env_id: Annotated[str, typer.Argument(help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
     trials: Annotated[int, typer.Option(help="Finished (complete or pruned) trials the study should reach.")] = 20,
     seeds_per_trial: Annotated[int, typer.Option(help="Seeds trained per trial; the trial scores their IQM.")] = 1,
