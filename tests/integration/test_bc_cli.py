@@ -202,7 +202,12 @@ BAD = {
     "a negative learning rate": (["--demos", "{demos}", "--set", "learning_rate=-1e-3"], "learning_rate"),
     "patience 0": (["--demos", "{demos}", "--set", "patience=0"], "patience"),
     "a layer of width 0": (["--demos", "{demos}", "--set", "policy_kwargs.net_arch=[0]"], "net_arch"),
-    "an unknown policy_kwargs key": (["--demos", "{demos}", "--set", "policy_kwargs.colour=1"], "rejected"),
+    "an unknown policy_kwargs key": (["--demos", "{demos}", "--set", "policy_kwargs.colour=1"], "policy_kwargs key"),
+    "an unknown policy_kwargs key with an expert": (
+        ["--expert", "{expert}", "--set", "policy_kwargs.net_arc=[8]"],
+        "did you mean 'net_arch'",
+    ),
+    "an unknown activation": (["--demos", "{demos}", "--set", "policy_kwargs.activation_fn=swish"], "activation_fn"),
 }
 
 

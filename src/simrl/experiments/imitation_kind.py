@@ -46,7 +46,7 @@ class ImitationKind:
         settings = settings_of(hp)  # names, types and ranges, before the as-algorithm's preset is read
         if "policy_kwargs" not in hp:
             hp["policy_kwargs"] = _preset_policy_kwargs(settings.as_, env_id)
-        settings_of(hp)
+        _check_policy_kwargs(settings_of(hp))
         return hp
 
     def build(self, config: Any, base: Path | None = None, *, for_training: bool = True) -> Trainer:
@@ -113,3 +113,26 @@ def _preset_policy_kwargs(algo: str, env_id: str) -> dict[str, Any]:
     preset = preset_path(algo)
     block = zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
     return dict(block.get("policy_kwargs") or {})
+
+
+def _check_policy_kwargs(settings: Any) -> None:
+    """ConfigError for a ``policy_kwargs`` key the policy's constructor does not take or a class it does not
+    know (checked here, before an expert's demonstrations are collected, not when the model is built)."""
+    import difflib
+    import inspect
+
+    from simrl.rl.algos import algo_class, build_kwargs
+
+    build_kwargs(settings.as_, settings.model_hyperparams(), n_actions=1)  # class names (activation_fn: relu)
+    policy = algo_class(settings.as_).policy_aliases["MlpPolicy"]
+    allowed = set(inspect.signature(policy.__init__).parameters) - {
+        "self",
+        "observation_space",
+        "action_space",
+        "lr_schedule",
+    }
+    for key in settings.policy_kwargs:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(allowed))}"
+            raise ConfigError(f"unknown policy_kwargs key '{key}' for {settings.as_}'s policy", hint)
