@@ -63,8 +63,15 @@ def configure(
     eval_freq: int | None = None,
     eval_episodes: int = 10,
     device: str = "auto",
+    demos: str | Path | None = None,
+    expert: str | Path | None = None,
+    demo_episodes: int | None = None,
 ) -> TrainConfig:
     """A checked, fully resolved run configuration (presets < ``hyperparams_file`` < ``hyperparams``).
+
+    Imitation learners (``bc``) take ``demos`` (an npz of :func:`collect`) or ``expert`` (a run folder or
+    policy file whose demonstrations are collected when the run starts), and ``demo_episodes`` (the
+    first episodes of ``demos``; the number collected from ``expert``, 10 by default).
 
     ``env_kwargs`` go to the env's constructor in training and evaluation, ``eval_env_kwargs`` over them
     in evaluation only (``{"reset_noise_scale": 0.1}``); ``vec_env`` is ``dummy`` or ``subproc``
@@ -98,11 +105,15 @@ def configure(
         eval_episodes=eval_episodes,
         device=device,
         param_samples=param_samples,
+        demos=demos,
+        expert=expert,
+        demo_episodes=demo_episodes,
     )
 
 
 def start(config: TrainConfig, *, out: str | Path = "runs", name: str | None = None, command: str | None = None) -> Run:
-    """Create the run folder of ``config`` and return the :class:`Run` (call ``run.train()``)."""
+    """Create the run folder of ``config`` and return the :class:`Run` (call ``run.train()``); an imitation
+    run's ``expert`` demonstrations are collected first and kept in the folder as demos.npz."""
     from simrl.errors import ConfigError
     from simrl.experiments.training import start as start_run
 
@@ -110,7 +121,13 @@ def start(config: TrainConfig, *, out: str | Path = "runs", name: str | None = N
         not name or "/" in name or name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name)
     ):
         raise ConfigError(f"--name {name!r} is not a folder name", "no '/', no control characters")
-    return start_run(config, Path(out), name, command or f"simrl.api.start({config.algo!r}, {config.env_id!r})")
+    import tempfile
+
+    from simrl.experiments.imitating import collect_expert_demos
+
+    with tempfile.TemporaryDirectory(prefix="simrl-demos-") as scratch:  # the run copies them into its folder
+        config = collect_expert_demos(config, Path(scratch))
+        return start_run(config, Path(out), name, command or f"simrl.api.start({config.algo!r}, {config.env_id!r})")
 
 
 def train(

@@ -119,7 +119,9 @@ _REPORT_HELP = "When training ends, write report.html with every checkpoint's vi
 
 @app.command()
 def train(
-    algo: Annotated[str, typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based).")],
+    algo: Annotated[
+        str, typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc (imitation).")
+    ],
     env_id: Annotated[str, typer.Argument(help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
     timesteps: Annotated[int | None, typer.Option(help="Total environment steps (default: the preset's).")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: drawn and recorded).")] = None,
@@ -154,12 +156,33 @@ def train(
     name: Annotated[str | None, typer.Option(help="Run folder name (default: <algo>-<env>-s<seed>-<time>).")] = None,
     device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
     report_: Annotated[bool, typer.Option("--report", help=_REPORT_HELP)] = False,
+    demos: Annotated[
+        Path | None, typer.Option(help="bc: the demonstrations to learn from (an npz of 'simrl collect').")
+    ] = None,
+    expert: Annotated[
+        Path | None, typer.Option(help="bc: a run folder or policy file whose demonstrations are collected first.")
+    ] = None,
+    demo_episodes: Annotated[
+        int | None, typer.Option(help="bc: the first N episodes of --demos, or N collected from --expert (10).")
+    ] = None,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="bc: the SB3 policy the clone is, sac or ppo (as --set as=...).")
+    ] = None,
 ) -> None:
-    """Train ALGO on ENV_ID into a new run folder, with checkpoints and evaluations."""
+    """Train ALGO on ENV_ID into a new run folder, with checkpoints and evaluations.
+
+    Behaviour cloning: 'simrl train bc ENV_ID --demos FILE' (or --expert RUN); its timesteps are gradient steps.
+    """
     from simrl import api
     from simrl.experiments import config as cfg
 
     cfg.check_out_dir(out, "--out")
+    if as_ is not None:
+        from simrl.experiments.kinds import kind_for_algo
+
+        if kind_for_algo(algo).name != "imitation":
+            raise SimrlError(f"--as is for imitation learners ('train bc'), not {algo}", "drop --as")
+        set_ = [*(set_ or []), f"as={as_}"]
     config = cfg.resolve(
         algo,
         env_id,
@@ -178,6 +201,9 @@ def train(
         eval_episodes=eval_episodes,
         device=device,
         param_samples=randomize_from,
+        demos=demos,
+        expert=expert,
+        demo_episodes=demo_episodes,
     )
     run = api.start(config, out=out, name=name, command=_command_line())
     _run_training(run)

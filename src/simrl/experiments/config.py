@@ -85,6 +85,13 @@ class TrainConfig:
     """Torch device for the networks."""
     kind: str = "sb3"
     """The learner family that trains ``algo`` (``simrl.experiments.kinds``); readers load its policies by it."""
+    demos: str | None = None
+    """Imitation learners: the demonstrations (an npz of ``simrl collect``). Relative paths are relative to
+    the run folder, which keeps its own copy (demos.npz)."""
+    expert: str | None = None
+    """Imitation learners: the run folder or policy file the demonstrations were collected from (``--expert``)."""
+    demo_episodes: int | None = None
+    """Imitation learners: the episodes used, the first ones of ``demos`` (None: all of them)."""
 
     def make_env(self, base: str | Path | None = None) -> Any:
         """The training vec env: ``n_envs`` copies seeded from ``seed``, with the fixed parameters,
@@ -266,11 +273,15 @@ def resolve(
     eval_episodes: int = 10,
     device: str = "auto",
     param_samples: str | Path | None = None,
+    demos: str | Path | None = None,
+    expert: str | Path | None = None,
+    demo_episodes: int | None = None,
 ) -> TrainConfig:
     """Build the run's configuration from presets and overrides, checking every key and value.
 
     Hyper-parameters: the kind's presets < ``hyperparams_file`` < ``hyperparams`` (a mapping, the
-    Python API's way) < ``sets`` (``key=value`` strings, the CLI's ``--set``).
+    Python API's way) < ``sets`` (``key=value`` strings, the CLI's ``--set``). An imitation learner takes
+    ``demos`` (a file) or ``expert`` (a run folder or policy file to collect from), and ``demo_episodes``.
 
     Raises:
         ConfigError, EnvError: an unknown algorithm, env, key or parameter; a bad value.
@@ -282,6 +293,7 @@ def resolve(
 
     kind = kind_for_algo(algo)
     algo = algo.lower()
+    _check_demos(kind, algo, demos, expert, demo_episodes)
     check_device(device)
     space = param_space(env_id)  # raises for an unknown env id
     hp = kind.resolve_hyperparams(
@@ -348,7 +360,28 @@ def resolve(
         device=device,
         param_samples=param_samples,
         kind=kind.name,
+        demos=str(Path(demos).resolve()) if demos is not None else None,
+        expert=str(Path(expert).resolve()) if expert is not None else None,
+        demo_episodes=demo_episodes,
     )
+
+
+def _check_demos(kind: Any, algo: str, demos: Any, expert: Any, episodes: int | None) -> None:
+    """Demonstrations go to imitation learners only, from a file or an expert (not both), at least one episode."""
+    from simrl.experiments.kinds import uses_demos
+
+    if not uses_demos(kind):
+        if demos is not None or expert is not None or episodes is not None:
+            raise ConfigError(
+                f"--demos, --expert and --demo-episodes are for imitation learners, not {algo}", "e.g. 'train bc'"
+            )
+        return
+    if demos is not None and expert is not None:
+        raise ConfigError(f"train {algo} takes --demos FILE or --expert RUN, not both")
+    if demos is None and expert is None:
+        raise ConfigError(f"train {algo} needs demonstrations", "give --demos FILE or --expert RUN")
+    if episodes is not None and (isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1):
+        raise ConfigError(f"--demo-episodes must be at least 1, got {episodes}")
 
 
 def _positive_int(value: Any, name: str) -> int:

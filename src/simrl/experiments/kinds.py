@@ -5,8 +5,8 @@ kinds existed); a policy file says its kind itself (an SB3 ``model.zip``, with o
 ``simrl.json``, is ``sb3``). ``eval``, ``report``, ``compare``, ``record`` and the robustness grid
 load every policy through :func:`load_policy`, so they work for any learner registered here.
 
-A kind is registered with :func:`register`; model-based and imitation learners will add theirs, and
-the tests register a minimal one that does not use SB3.
+A kind is registered with :func:`register`: ``sb3``, ``mbrl`` (model-based) and ``imitation`` are built
+in, and the tests register a minimal one that does not use SB3.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ class Kind(Protocol):
         ...
 
 
+def uses_demos(kind: Kind) -> bool:
+    """Whether the kind's runs take demonstrations (``--demos``, ``--expert``, ``--demo-episodes``)."""
+    return bool(getattr(kind, "uses_demos", False))
+
+
 _KINDS: dict[str, Kind] = {}
 
 
@@ -84,6 +89,10 @@ def _builtin() -> None:
         from simrl.experiments.mbrl_kind import MBRLKind
 
         register(MBRLKind())
+    if "imitation" not in _KINDS:
+        from simrl.experiments.imitation_kind import ImitationKind
+
+        register(ImitationKind())
 
 
 def get_kind(name: str) -> Kind:

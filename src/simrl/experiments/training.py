@@ -313,6 +313,9 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
     if config.param_samples is not None:  # the run keeps its own copy of the samples it trains on
         copies["param_samples.npz"] = Path(config.param_samples)
         config = dataclasses.replace(config, param_samples="param_samples.npz")
+    if config.demos is not None:  # and of the demonstrations it learns from
+        copies["demos.npz"] = Path(config.demos)
+        config = dataclasses.replace(config, demos="demos.npz")
     total, plan = schedule(config.timesteps, trainer.step_unit, config.checkpoints)
     meta = {
         "status": "running",

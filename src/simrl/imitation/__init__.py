@@ -1,0 +1,1 @@
+"""Imitation learning: behaviour cloning (``bc``: ``cloning.py``, the reusable fit, and ``bc.py``, its trainer)."""
