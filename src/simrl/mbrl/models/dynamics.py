@@ -6,8 +6,8 @@ fitting follows PETS (Chua et al. 2018) as mbrl-lib implements it: inputs ``(obs
 targets ``next_obs - obs`` (+ reward) standardised on all data; each member trains on its own
 bootstrap of the training split; early stopping on the held-out MSE (a member "improves" when it
 drops by 1% relative on the best of this fit's epochs; a fit stops after ``patience`` epochs in which
-none did); each member keeps its latest weights whose MSE is within 1% of its best; the ``elites`` members of lowest held-out
-MSE chosen. Adam persists between fits, as weights do: each fit continues the last one.
+none did); each member keeps its latest weights whose MSE is within 1% of its best; the ``elites``
+members of lowest held-out MSE chosen. Adam persists between fits, as weights do: each fit continues the last one.
 """
 
 from __future__ import annotations
