@@ -92,7 +92,7 @@ def _builtin() -> None:
     if "imitation" not in _KINDS:
         from simrl.experiments.imitation_kind import ImitationKind
 
-        register(ImitationKind())
+        register(ImitationKind(load_policy_file=load_policy_file))  # DAgger's expert, of any kind
 
 
 def get_kind(name: str) -> Kind:
@@ -132,3 +132,23 @@ def kind_of_file(path: Path) -> tuple[Kind, dict[str, Any]]:
     if first is not None:
         raise first
     raise CheckpointError(f"'{path}' is not a policy file simrl can read", "give a run folder or a model.zip")
+
+
+def load_policy_file(path: Path, *, env_id: str, env_kwargs: dict[str, Any], device: str = "cpu") -> Policy:
+    """The policy file at ``path``, of any registered kind, ready to act in ``env_id``: loaded as ``simrl eval
+    FILE`` loads it (the file's env kwargs, evaluation's over training's, where it records ``env_id``, and
+    ``env_kwargs`` over them). The imitation kind gets this from the registry rather than importing it.
+
+    Raises:
+        CheckpointError: a missing file or one no kind reads.
+    """
+    kind, info = kind_of_file(Path(path))
+    kwargs: dict[str, Any] = {}
+    if info.get("env_id") == env_id:
+        for key in ("env_kwargs", "eval_env_kwargs"):
+            more = info.get(key) or {}
+            if not isinstance(more, dict):
+                raise CheckpointError(f"'{path}' has a corrupt simrl.json ({key} is not a mapping)")
+            kwargs.update(more)
+    kwargs.update(env_kwargs)
+    return kind.load_policy(Path(path), env_id=env_id, env_kwargs=kwargs, algo=None, hyperparams=None, device=device)
