@@ -120,6 +120,30 @@ def test_from_a_demos_file_with_a_label_budget(cli, sac_run, dagger_run, tmp_pat
 
 
 @pytest.mark.slow
+def test_an_mpc_planner_as_the_expert_is_kept_and_resumes_bit_for_bit(cli, tmp_path):
+    """A planner draws from its own generator: the expert is loaded anew every round, so a resumed round
+    asks the planner exactly what the uninterrupted one asked."""
+    from .test_mpc_cli import TINY as MPC
+
+    r = cli("train", "mpc", ENV, "--timesteps", 100, "--seed", 3, "--checkpoints", 100, "--out", tmp_path,
+            "--name", "mpc", *MPC)  # fmt: skip
+    assert r.code == 0, r.err
+    r = cli("train", "dagger", ENV, "--expert", tmp_path / "mpc", "--set", "rounds=1", "--set", "episodes_per_round=1",
+            "--demo-episodes", 1, "--checkpoints", 50, "--seed", 0, "--out", tmp_path, "--name", "run", *FIT,
+            "--set", "fit_steps=50")  # fmt: skip
+    assert r.code == 0, r.err
+    run = tmp_path / "run"
+    assert (run / "expert.pt").read_bytes() == (tmp_path / "mpc" / "best_policy.pt").read_bytes()
+    resumed = _unfinished_copy(run, tmp_path / "resumed", keep="050")
+    r = cli("resume", resumed)
+    assert r.code == 0, r.err
+    p, q = (Dataset.load(d / "checkpoints/100/dataset.npz", (3,), (1,)) for d in (run, resumed))
+    assert len(p) == 400
+    np.testing.assert_array_equal(p.labels, q.labels)
+    assert_same_model(run / "checkpoints/100/model.zip", resumed / "checkpoints/100/model.zip")
+
+
+@pytest.mark.slow
 def test_eval_and_the_reports_dagger_section(cli, dagger_run):
     r = cli("eval", dagger_run, "--json")
     assert r.code == 0, r.err

@@ -124,9 +124,12 @@ class ImitationKind:
 
         if config.expert_policy is None or self.load_policy_file is None:
             raise ConfigError(f"train {config.algo} needs its expert's policy file", "start it with --expert RUN")
-        expert = self.load_policy_file(
-            Path(base or ".") / config.expert_policy, env_id=config.env_id, env_kwargs=config.env_kwargs
-        )
+        load_policy_file, path = self.load_policy_file, Path(base or ".") / config.expert_policy
+
+        def load_expert() -> Policy:
+            return load_policy_file(path, env_id=config.env_id, env_kwargs=config.env_kwargs)
+
+        load_expert()  # a file that does not load fails now, before the run starts
         samples = load_samples(Path(base or ".") / config.param_samples) if config.param_samples else None
 
         def make_env(n: int, seed: int) -> Any:
@@ -138,14 +141,14 @@ class ImitationKind:
 
         def expert_score() -> tuple[float, float]:  # on the run's evaluation episodes, as the run evaluates
             c = config
-            result = evaluate(expert, c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.eval_kwargs)
+            result = evaluate(load_expert(), c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.eval_kwargs)
             return result.mean, result.std
 
         return DAggerTrainer(
             model,
             venv,
             (demos.observations, demos.actions),
-            expert=expert,
+            load_expert=load_expert,
             make_env=make_env,
             expert_score=expert_score,
             settings=settings,

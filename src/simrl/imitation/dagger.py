@@ -50,7 +50,7 @@ STATE, DATASET = "dagger.pt", "dataset.npz"
 class DAggerSettings(BCSettings):
     """DAgger: BC's fit and policy, and the rounds around it."""
 
-    rounds: int = 4
+    rounds: int = 5
     """DAgger rounds after round 0 (BC); the run takes ``rounds + 1`` steps."""
     episodes_per_round: int = 5
     """Episodes of the mixed policy per round, side by side, each state labelled by the expert."""
@@ -116,7 +116,9 @@ class DAggerTrainer:
         model: the learner (``rl.algos.build_model``); its policy acts on raw observations between rounds.
         venv: the env the model was built on; closed by ``close``.
         demos: round 0's (observations, actions).
-        expert: the policy that labels every visited state and acts with probability beta.
+        load_expert: a fresh copy of the policy that labels every visited state and acts with probability
+            beta, loaded anew every round, so an expert that draws from its own generator (MPC's planner)
+            draws the same in a resumed run.
         make_env: ``make_env(n, seed)``, a vec env of ``n`` envs seeded ``seed`` onwards (a round's).
         expert_score: the expert's (mean, std) return on the run's evaluation episodes, measured once.
         settings: checked settings. seed: the run's; every round's generators derive from it.
@@ -132,14 +134,14 @@ class DAggerTrainer:
         venv: Any,
         demos: tuple[np.ndarray, np.ndarray],
         *,
-        expert: Policy,
+        load_expert: Callable[[], Policy],
         make_env: Callable[[int, int], Any],
         expert_score: Callable[[], tuple[float, float]],
         settings: DAggerSettings,
         seed: int,
         info: dict[str, Any],
     ) -> None:
-        self.model, self.venv, self.expert, self.make_env = model, venv, expert, make_env
+        self.model, self.venv, self.load_expert, self.make_env = model, venv, load_expert, make_env
         self.expert_score, self.settings, self.seed, self.info = expert_score, settings, seed, info
         self.initial = {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
         self.dataset = Dataset.demonstrated(*demos)
@@ -193,7 +195,7 @@ class DAggerTrainer:
             venv = self.make_env(s.episodes_per_round, derive_seed(self.seed, 4, i))
             try:
                 rng = np.random.default_rng(derive_seed(self.seed, 3, i))
-                visited = rollout_round(self.expert, self.model.policy, venv, beta, rng)
+                visited = rollout_round(self.load_expert(), self.model.policy, venv, beta, rng)
             finally:
                 venv.close()
             new = len(visited.obs)
