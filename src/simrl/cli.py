@@ -187,7 +187,7 @@ def train(
         from simrl.experiments.kinds import kind_for_algo
 
         if kind_for_algo(algo).name != "imitation":
-            raise SimrlError(f"--as is for imitation learners ('train bc'), not {algo}", "drop --as")
+            raise SimrlError(f"--as is for imitation learners ('train bc', 'train dagger'), not {algo}", "drop --as")
         set_ = [*(set_ or []), f"as={as_}"]
     config = cfg.resolve(
         algo,
