@@ -39,14 +39,13 @@ def collect_expert_demos(config: TrainConfig, scratch: Path) -> TrainConfig:
         return config
     from simrl.data.demos import Source, collect
     from simrl.experiments.collecting import DEFAULT_SEED
-    from simrl.experiments.kinds import get_kind
+    from simrl.experiments.kinds import get_kind, queries_expert
     from simrl.experiments.targets import resolve_target
 
     expert = Path(config.expert)
     check_expert(expert, config)
     t = resolve_target(expert, env_id=config.env_id, env_params=config.env_params, env_kwargs=config.env_kwargs)
-    queries = getattr(get_kind(config.kind), "queries_expert", None)
-    if queries is not None and queries(config.algo):
+    if queries_expert(get_kind(config.kind), config.algo):
         config = dataclasses.replace(config, expert_policy=str(t.model_path.resolve()))
         if config.demos is not None:
             return config
