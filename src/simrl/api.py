@@ -71,7 +71,8 @@ def configure(
 
     Imitation learners (``bc``) take ``demos`` (an npz of :func:`collect`) or ``expert`` (a run folder or
     policy file whose demonstrations are collected when the run starts), and ``demo_episodes`` (the
-    first episodes of ``demos``; the number collected from ``expert``, 10 by default).
+    first episodes of ``demos``; the number collected from ``expert``, 10 by default). ``dagger`` needs
+    ``expert`` (it asks it for labels every round) and starts from ``demos`` when given.
 
     ``env_kwargs`` go to the env's constructor in training and evaluation, ``eval_env_kwargs`` over them
     in evaluation only (``{"reset_noise_scale": 0.1}``); ``vec_env`` is ``dummy`` or ``subproc``

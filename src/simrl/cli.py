@@ -120,7 +120,8 @@ _REPORT_HELP = "When training ends, write report.html with every checkpoint's vi
 @app.command()
 def train(
     algo: Annotated[
-        str, typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc (imitation).")
+        str,
+        typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc or dagger (imitation)."),
     ],
     env_id: Annotated[str, typer.Argument(help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
     timesteps: Annotated[int | None, typer.Option(help="Total environment steps (default: the preset's).")] = None,
@@ -157,21 +158,26 @@ def train(
     device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
     report_: Annotated[bool, typer.Option("--report", help=_REPORT_HELP)] = False,
     demos: Annotated[
-        Path | None, typer.Option(help="bc: the demonstrations to learn from (an npz of 'simrl collect').")
+        Path | None, typer.Option(help="bc, dagger: the demonstrations to learn from (an npz of 'simrl collect').")
     ] = None,
     expert: Annotated[
-        Path | None, typer.Option(help="bc: a run folder or policy file whose demonstrations are collected first.")
+        Path | None,
+        typer.Option(
+            help="bc, dagger: a run folder or policy file whose demonstrations are collected first; "
+            "dagger also asks it for labels."
+        ),
     ] = None,
     demo_episodes: Annotated[
         int | None, typer.Option(help="bc: the first N episodes of --demos, or N collected from --expert (10).")
     ] = None,
     as_: Annotated[
-        str | None, typer.Option("--as", help="bc: the SB3 policy the clone is, sac or ppo (as --set as=...).")
+        str | None, typer.Option("--as", help="bc, dagger: the SB3 policy the clone is, sac or ppo (as --set as=...).")
     ] = None,
 ) -> None:
     """Train ALGO on ENV_ID into a new run folder, with checkpoints and evaluations.
 
     Behaviour cloning: 'simrl train bc ENV_ID --demos FILE' (or --expert RUN); its timesteps are gradient steps.
+    DAgger: 'simrl train dagger ENV_ID --expert RUN [--demos FILE]'; its steps are rounds (--set rounds=N).
     """
     from simrl import api
     from simrl.experiments import config as cfg
@@ -181,7 +187,7 @@ def train(
         from simrl.experiments.kinds import kind_for_algo
 
         if kind_for_algo(algo).name != "imitation":
-            raise SimrlError(f"--as is for imitation learners ('train bc'), not {algo}", "drop --as")
+            raise SimrlError(f"--as is for imitation learners ('train bc', 'train dagger'), not {algo}", "drop --as")
         set_ = [*(set_ or []), f"as={as_}"]
     config = cfg.resolve(
         algo,

@@ -92,6 +92,9 @@ class TrainConfig:
     """Imitation learners: the run folder or policy file the demonstrations were collected from (``--expert``)."""
     demo_episodes: int | None = None
     """Imitation learners: the episodes used, the first ones of ``demos`` (None: all of them)."""
+    expert_policy: str | None = None
+    """``dagger``: the policy file of the expert it asks, resolved from ``expert`` when the run starts; relative
+    to the run folder, which keeps its own copy (expert.zip, expert.pt)."""
 
     def make_env(self, base: str | Path | None = None) -> Any:
         """The training vec env: ``n_envs`` copies seeded from ``seed``, with the fixed parameters,
@@ -288,12 +291,12 @@ def resolve(
     """
     from simrl.envs.params import make_sampler
     from simrl.envs.vec import check_env_kwargs, param_space
-    from simrl.experiments.kinds import kind_for_algo
+    from simrl.experiments.kinds import check_demos, kind_for_algo, run_length
     from simrl.utils.device import check_device
 
     kind = kind_for_algo(algo)
     algo = algo.lower()
-    _check_demos(kind, algo, demos, expert, demo_episodes)
+    check_demos(kind, algo, demos, expert, demo_episodes)
     check_device(device)
     space = param_space(env_id)  # raises for an unknown env id
     hp = kind.resolve_hyperparams(
@@ -304,7 +307,11 @@ def resolve(
         sets=list(sets or []),
     )
 
-    total = timesteps if timesteps is not None else hp.get("n_timesteps")
+    length = run_length(kind, algo, hp)  # DAgger: its rounds fix its steps
+    if length is not None and timesteps not in (None, length):
+        msg = f"--timesteps {timesteps}: train {algo} takes {length} steps, one per round, round 0 included"
+        raise ConfigError(msg, "set the number of rounds with --set rounds=N")
+    total = timesteps if timesteps is not None else length if length is not None else hp.get("n_timesteps")
     if total is None:
         raise ConfigError(f"no --timesteps given and no n_timesteps preset for {algo} on {env_id}")
     total = _positive_int(total, "timesteps")
@@ -364,24 +371,6 @@ def resolve(
         expert=str(Path(expert).resolve()) if expert is not None else None,
         demo_episodes=demo_episodes,
     )
-
-
-def _check_demos(kind: Any, algo: str, demos: Any, expert: Any, episodes: int | None) -> None:
-    """Demonstrations go to imitation learners only, from a file or an expert (not both), at least one episode."""
-    from simrl.experiments.kinds import uses_demos
-
-    if not uses_demos(kind):
-        if demos is not None or expert is not None or episodes is not None:
-            raise ConfigError(
-                f"--demos, --expert and --demo-episodes are for imitation learners, not {algo}", "e.g. 'train bc'"
-            )
-        return
-    if demos is not None and expert is not None:
-        raise ConfigError(f"train {algo} takes --demos FILE or --expert RUN, not both")
-    if demos is None and expert is None:
-        raise ConfigError(f"train {algo} needs demonstrations", "give --demos FILE or --expert RUN")
-    if episodes is not None and (isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1):
-        raise ConfigError(f"--demo-episodes must be at least 1, got {episodes}")
 
 
 def _positive_int(value: Any, name: str) -> int:

@@ -4,7 +4,9 @@
 folder or a policy file of any kind) must act in the run's action space and observe its observation
 shape; its ``demo_episodes`` deterministic episodes (10 by default) are then recorded in the run's env
 (its parameters and env kwargs) from ``simrl collect``'s seed, so they are the episodes ``simrl collect
-EXPERT --episodes N`` records there. The run copies them into its folder as demos.npz. Apart from the
+EXPERT --episodes N`` records there. The run copies them into its folder as demos.npz. A learner that
+queries its expert while it trains (``dagger``) also gets the expert's policy file (a run folder's best
+one), which the run copies into its folder, and starts from ``--demos`` instead when given. Apart from the
 kind (``imitation_kind.py``) because it resolves targets, which the kind registry must not import.
 """
 
@@ -25,7 +27,9 @@ DEMOS = "demos.npz"
 
 
 def collect_expert_demos(config: TrainConfig, scratch: Path) -> TrainConfig:
-    """The config whose ``demos`` are the expert's, collected into ``scratch`` (unchanged without an expert).
+    """The config whose ``demos`` are the expert's, collected into ``scratch`` (unchanged without an expert),
+    and, for a learner that queries its expert, whose ``expert_policy`` is the expert's policy file (the
+    demonstrations then collected only when ``demos`` is not given).
 
     Raises:
         ConfigError: an expert of another action space or observation shape.
@@ -35,11 +39,16 @@ def collect_expert_demos(config: TrainConfig, scratch: Path) -> TrainConfig:
         return config
     from simrl.data.demos import Source, collect
     from simrl.experiments.collecting import DEFAULT_SEED
+    from simrl.experiments.kinds import get_kind, queries_expert
     from simrl.experiments.targets import resolve_target
 
     expert = Path(config.expert)
     check_expert(expert, config)
     t = resolve_target(expert, env_id=config.env_id, env_params=config.env_params, env_kwargs=config.env_kwargs)
+    if queries_expert(get_kind(config.kind), config.algo):
+        config = dataclasses.replace(config, expert_policy=str(t.model_path.resolve()))
+        if config.demos is not None:
+            return config
     episodes = config.demo_episodes or EXPERT_EPISODES
     demos = collect(
         t.model,
@@ -72,7 +81,9 @@ def check_expert(expert: Path, config: TrainConfig) -> None:
         _, info = kind_of_file(expert)
         env_id, kwargs, params = info.get("env_id"), info.get("env_kwargs") or {}, info.get("env_params") or {}
     else:
-        raise CheckpointError(f"expert '{expert}' does not exist", "give a run folder or a policy file")
+        raise CheckpointError(
+            f"train {config.algo}: expert '{expert}' does not exist", "give a run folder or a policy file"
+        )
     if env_id is None:
         return
     spaces = []
@@ -83,10 +94,14 @@ def check_expert(expert: Path, config: TrainConfig) -> None:
     (obs_e, act_e), (obs_r, act_r) = spaces
     hint = "clone an expert of the same task"
     if not _same_space(act_e, act_r):
-        raise ConfigError(f"expert '{expert}' acts in {act_e} ({env_id}); {config.env_id} takes {act_r}", hint)
+        raise ConfigError(
+            f"train {config.algo}: expert '{expert}' acts in {act_e} ({env_id}); {config.env_id} takes {act_r}", hint
+        )
     if obs_e.shape != obs_r.shape:
         raise ConfigError(
-            f"expert '{expert}' observes shape {obs_e.shape} ({env_id}); {config.env_id} gives {obs_r.shape}", hint
+            f"train {config.algo}: expert '{expert}' observes shape {obs_e.shape} ({env_id}); "
+            f"{config.env_id} gives {obs_r.shape}",
+            hint,
         )
 
 

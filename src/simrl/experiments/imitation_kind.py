@@ -1,4 +1,4 @@
-"""The ``imitation`` kind: learners from demonstrations (``bc``: behaviour cloning).
+"""The ``imitation`` kind: learners from demonstrations (``bc``: behaviour cloning; ``dagger``: DAgger).
 
 Presets live in ``configs/bc.yaml`` (rl-zoo's layout). Unless set, ``policy_kwargs`` is that of simrl's
 preset of the ``as`` algorithm for the env (configs/sac.yaml's 64x64 on the pendulum), else SB3's
@@ -6,17 +6,34 @@ default, and config.yaml records it resolved. The demonstrations are the run's `
 FILE``, copied into the run folder as demos.npz), or those ``experiments/imitating.py`` collects from
 ``--expert`` before the run starts. The policy file is a plain SB3 ``model.zip`` of kind ``sb3`` (SAC
 or PPO): this kind loads it through the sb3 kind.
+
+``dagger`` also queries its expert while it trains: ``--expert`` is required (``--demos`` optional), and
+the run keeps a copy of the expert's policy file (``expert.zip``, ``expert.pt``: config's
+``expert_policy``), loaded through the registry's ``load_policy_file``, which the registry hands this kind
+when it registers it (the registry imports this module, so this module cannot import the registry). A
+run's length is its rounds: ``rounds + 1`` steps, round 0 (BC) included (:meth:`run_length`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from simrl.errors import ConfigError
 from simrl.types import Policy, Trainer
 
-ALGOS = ("bc",)
+ALGOS = ("bc", "dagger")
+
+
+def _settings_of(algo: str, hyperparams: dict[str, Any]) -> Any:
+    if algo == "dagger":
+        from simrl.imitation.dagger import settings_of as dagger_settings_of
+
+        return dagger_settings_of(hyperparams)
+    from simrl.imitation.bc import settings_of
+
+    return settings_of(hyperparams)
 
 
 class ImitationKind:
@@ -25,8 +42,20 @@ class ImitationKind:
     uses_demos = True
     """Its runs take demonstrations (``--demos``, ``--expert``, ``--demo-episodes``)."""
 
+    def __init__(self, load_policy_file: Callable[..., Policy] | None = None) -> None:
+        self.load_policy_file = load_policy_file
+        """``kinds.load_policy_file``: a policy file of any kind (DAgger's expert)."""
+
     def algos(self) -> tuple[str, ...]:
         return ALGOS
+
+    def queries_expert(self, algo: str) -> bool:
+        """Whether ``algo`` asks its expert for labels while it trains (so needs ``--expert`` and keeps it)."""
+        return algo == "dagger"
+
+    def run_length(self, algo: str, hyperparams: dict[str, Any]) -> int | None:
+        """The steps of ``algo``'s runs when its settings fix them (DAgger: one per round), else None."""
+        return _settings_of(algo, hyperparams).rounds + 1 if algo == "dagger" else None
 
     def resolve_hyperparams(
         self, algo: str, env_id: str, *, file: Path | None, overrides: dict[str, Any], sets: list[str]
@@ -34,7 +63,6 @@ class ImitationKind:
         import copy
 
         from simrl.experiments.hyperparams import apply_set, preset_path, read_yaml, zoo_blocks
-        from simrl.imitation.bc import settings_of
 
         preset = preset_path(algo)
         hp = zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
@@ -43,18 +71,18 @@ class ImitationKind:
         hp.update(copy.deepcopy(dict(overrides)))
         for text in sets:
             apply_set(hp, text)
-        settings = settings_of(hp)  # names, types and ranges, before the as-algorithm's preset is read
+        settings = _settings_of(algo, hp)  # names, types and ranges, before the as-algorithm's preset is read
         if "policy_kwargs" not in hp:
             hp["policy_kwargs"] = _preset_policy_kwargs(settings.as_, env_id)
-        _check_policy_kwargs(settings_of(hp))
+        _check_policy_kwargs(_settings_of(algo, hp))
         return hp
 
     def build(self, config: Any, base: Path | None = None, *, for_training: bool = True) -> Trainer:
         from simrl.data.demos import Demos
-        from simrl.imitation.bc import BCTrainer, settings_of
+        from simrl.imitation.bc import BCTrainer
         from simrl.rl.algos import build_model
 
-        settings = settings_of(config.hyperparams)
+        settings = _settings_of(config.algo, config.hyperparams)
         if config.demos is None:  # simrl.api.start collects an expert's first (experiments/imitating.py)
             hint = "give --demos FILE or --expert RUN" if config.expert is None else "collect the expert's first"
             raise ConfigError(f"train {config.algo} needs demonstrations", hint)
@@ -78,12 +106,55 @@ class ImitationKind:
                 hyperparams=settings.model_hyperparams(),
                 learner={"kind": self.name, "algo": config.algo, "hyperparams": config.hyperparams},
             )
+            if config.algo == "dagger":
+                return self._dagger(config, base, model, venv, demos, settings, info)
             return BCTrainer(
                 model, venv, demos.observations, demos.actions, settings=settings, seed=config.seed, info=info
             )
         except BaseException:
             venv.close()
             raise
+
+    def _dagger(self, config: Any, base: Path | None, model: Any, venv: Any, demos: Any, settings: Any, info: Any):
+        """The DAgger trainer, with its expert (the run's copy, or the file before the run exists)."""
+        from simrl.envs.params import load_samples
+        from simrl.envs.vec import make_vec_env
+        from simrl.evaluation.evaluate import evaluate
+        from simrl.imitation.dagger import DAggerTrainer
+
+        if config.expert_policy is None or self.load_policy_file is None:
+            raise ConfigError(f"train {config.algo} needs its expert's policy file", "start it with --expert RUN")
+        load_policy_file, path = self.load_policy_file, Path(base or ".") / config.expert_policy
+
+        def load_expert() -> Policy:
+            return load_policy_file(path, env_id=config.env_id, env_kwargs=config.env_kwargs)
+
+        load_expert()  # a file that does not load fails now, before the run starts
+        samples = load_samples(Path(base or ".") / config.param_samples) if config.param_samples else None
+
+        def make_env(n: int, seed: int) -> Any:
+            randomize = {k: tuple(v) for k, v in config.randomize.items()}
+            return make_vec_env(
+                config.env_id, n, seed=seed, params=config.env_params, randomize=randomize, samples=samples,
+                env_kwargs=config.env_kwargs,
+            )  # fmt: skip
+
+        def expert_score() -> tuple[float, float]:  # on the run's evaluation episodes, as the run evaluates
+            c = config
+            result = evaluate(load_expert(), c.env_id, c.eval_episodes, params=c.env_params, env_kwargs=c.eval_kwargs)
+            return result.mean, result.std
+
+        return DAggerTrainer(
+            model,
+            venv,
+            (demos.observations, demos.actions),
+            load_expert=load_expert,
+            make_env=make_env,
+            expert_score=expert_score,
+            settings=settings,
+            seed=config.seed,
+            info=info,
+        )
 
     def read_info(self, path: Path) -> dict[str, Any] | None:
         return None  # its policy files are SB3 zips of kind sb3

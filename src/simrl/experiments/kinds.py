@@ -60,6 +60,39 @@ def uses_demos(kind: Kind) -> bool:
     return bool(getattr(kind, "uses_demos", False))
 
 
+def queries_expert(kind: Kind, algo: str) -> bool:
+    """Whether ``algo`` asks its expert for labels while it trains (``dagger``): it needs ``--expert`` and
+    the run keeps a copy of the expert's policy file."""
+    queries = getattr(kind, "queries_expert", None)
+    return bool(queries is not None and queries(algo))
+
+
+def run_length(kind: Kind, algo: str, hyperparams: dict[str, Any]) -> int | None:
+    """The steps of ``algo``'s runs where its settings fix them (DAgger: its rounds + 1), else None."""
+    length = getattr(kind, "run_length", None)
+    return length(algo, hyperparams) if length is not None else None
+
+
+def check_demos(kind: Kind, algo: str, demos: Any, expert: Any, episodes: int | None) -> None:
+    """Demonstrations go to imitation learners only, from a file or an expert (not both, but a learner that
+    queries its expert needs one and may start from a file), at least one episode."""
+    if not uses_demos(kind):
+        if demos is not None or expert is not None or episodes is not None:
+            raise ConfigError(
+                f"--demos, --expert and --demo-episodes are for imitation learners, not {algo}", "e.g. 'train bc'"
+            )
+        return
+    queries = queries_expert(kind, algo)
+    if queries and expert is None:
+        raise ConfigError(f"train {algo} needs --expert RUN, the policy it asks for labels", "or a policy file")
+    if demos is not None and expert is not None and not queries:
+        raise ConfigError(f"train {algo} takes --demos FILE or --expert RUN, not both")
+    if demos is None and expert is None:
+        raise ConfigError(f"train {algo} needs demonstrations", "give --demos FILE or --expert RUN")
+    if episodes is not None and (isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1):
+        raise ConfigError(f"--demo-episodes must be at least 1, got {episodes}")
+
+
 _KINDS: dict[str, Kind] = {}
 
 
@@ -92,7 +125,7 @@ def _builtin() -> None:
     if "imitation" not in _KINDS:
         from simrl.experiments.imitation_kind import ImitationKind
 
-        register(ImitationKind())
+        register(ImitationKind(load_policy_file=load_policy_file))  # DAgger's expert, of any kind
 
 
 def get_kind(name: str) -> Kind:
@@ -132,3 +165,23 @@ def kind_of_file(path: Path) -> tuple[Kind, dict[str, Any]]:
     if first is not None:
         raise first
     raise CheckpointError(f"'{path}' is not a policy file simrl can read", "give a run folder or a model.zip")
+
+
+def load_policy_file(path: Path, *, env_id: str, env_kwargs: dict[str, Any], device: str = "cpu") -> Policy:
+    """The policy file at ``path``, of any registered kind, ready to act in ``env_id``: loaded as ``simrl eval
+    FILE`` loads it (the file's env kwargs, evaluation's over training's, where it records ``env_id``, and
+    ``env_kwargs`` over them). The imitation kind gets this from the registry rather than importing it.
+
+    Raises:
+        CheckpointError: a missing file or one no kind reads.
+    """
+    kind, info = kind_of_file(Path(path))
+    kwargs: dict[str, Any] = {}
+    if info.get("env_id") == env_id:
+        for key in ("env_kwargs", "eval_env_kwargs"):
+            more = info.get(key) or {}
+            if not isinstance(more, dict):
+                raise CheckpointError(f"'{path}' has a corrupt simrl.json ({key} is not a mapping)")
+            kwargs.update(more)
+    kwargs.update(env_kwargs)
+    return kind.load_policy(Path(path), env_id=env_id, env_kwargs=kwargs, algo=None, hyperparams=None, device=device)

@@ -179,6 +179,12 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
         ]
     )
     sections = [page.Section("Results", [metrics])]
+    learner_plots: list[Path] = []
+    if run.config.algo == "dagger":  # its return against rounds and expert labels, the expert and BC as lines
+        from simrl.experiments.dagger_report import dagger_section
+
+        section, learner_plots = dagger_section(run, run_dir / "plots")
+        sections.append(section)
     if final_video.is_file():
         rollout = page.Video(final_video, caption=final_video.name)
         sections.append(page.Section("Rollout of the final policy", [rollout]))
@@ -212,7 +218,9 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
     videos = [v for _, _, v in per_checkpoint if v is not None] + ([final_video] if final_video.is_file() else [])
     return {
         "html": str(html),
-        "plots": [str(p) for _, p in images] + [str(p) for _, plots_, _ in per_checkpoint for _, p in plots_],
+        "plots": [str(p) for _, p in images]
+        + [str(p) for p in learner_plots]
+        + [str(p) for _, plots_, _ in per_checkpoint for _, p in plots_],
         "videos": [str(v) for v in videos],
         "no_video": no_video,
         "metrics": m,

@@ -316,6 +316,10 @@ def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Run
     if config.demos is not None:  # and of the demonstrations it learns from
         copies["demos.npz"] = Path(config.demos)
         config = dataclasses.replace(config, demos="demos.npz")
+    if config.expert_policy is not None:  # and of the expert it queries (which may change where it lives)
+        expert_copy = "expert" + Path(config.expert_policy).suffix
+        copies[expert_copy] = Path(config.expert_policy)
+        config = dataclasses.replace(config, expert_policy=expert_copy)
     total, plan = schedule(config.timesteps, trainer.step_unit, config.checkpoints)
     meta = {
         "status": "running",

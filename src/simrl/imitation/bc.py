@@ -25,7 +25,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -62,22 +62,26 @@ class BCSettings(CloneSettings):
         return {"policy_kwargs": copy.deepcopy(self.policy_kwargs)} if self.policy_kwargs else {}
 
 
-def settings_of(hyperparams: dict[str, Any]) -> BCSettings:
-    """The checked settings (ConfigError naming the bad key or value, with a "did you mean")."""
+S = TypeVar("S", bound=BCSettings)
+
+
+def settings_of(hyperparams: dict[str, Any], cls: type[S] = BCSettings, algo: str = "bc") -> S:  # type: ignore[assignment]
+    """The checked settings of ``algo`` (a ``cls``: BCSettings or one that extends it); ConfigError naming
+    the bad key or value, with a "did you mean"."""
     import difflib
 
     from simrl.mbrl.settings import LOOP_KEYS, from_mapping
 
-    allowed = [("as" if f.name == "as_" else f.name) for f in dataclasses.fields(BCSettings)] + list(LOOP_KEYS)
+    allowed = [("as" if f.name == "as_" else f.name) for f in dataclasses.fields(cls)] + list(LOOP_KEYS)
     for key in hyperparams:
         if key not in allowed:
             close = difflib.get_close_matches(str(key), allowed, n=1)
             hint = f"did you mean '{close[0]}'?" if close else f"known: {', '.join(sorted(allowed))}"
-            raise ConfigError(f"unknown hyper-parameter '{key}' for bc", hint)
+            raise ConfigError(f"unknown hyper-parameter '{key}' for {algo}", hint)
     mapping = {("as_" if k == "as" else k): v for k, v in hyperparams.items() if k not in LOOP_KEYS}
     if mapping.get("as_", "sac") not in AS:
         raise ConfigError(f"as must be one of {', '.join(AS)}, got '{mapping['as_']}'", "e.g. --set as=ppo")
-    settings = from_mapping(BCSettings, mapping)
+    settings = from_mapping(cls, mapping)
     settings.check()
     return settings
 
