@@ -1,6 +1,8 @@
-"""Model-based RL at work: sample efficiency, what planning costs, and the obstacle course.
+"""Model-based RL at work: sample efficiency, what planning costs, the obstacle course, HalfCheetah.
 
     python bench/mbrl.py --part a b --work /tmp/bench-mbrl       # part a: over an hour on one core
+    python bench/mbrl.py --part a --a-arms mbpo sac pets &       # or part a as two processes, one per core
+    python bench/mbrl.py --part a --a-arms mpc-cem mpc-icem --json bench/results/mbrl_a2.json
 
 (a) Sample efficiency on simrl/Pendulum-v0: env steps (and training seconds, evaluations excluded)
     until the evaluation (10 episodes, every 100 steps) first reaches -200, for MPC with CEM (the
