@@ -67,6 +67,31 @@ def zoo_blocks(doc: Any, env_id: str, origin: str, *, strict: bool = False) -> d
     return copy.deepcopy(doc)
 
 
+def layered(
+    algo: str,
+    env_id: str,
+    *,
+    file: Path | None,
+    overrides: dict[str, Any],
+    sets: list[str],
+    merge: Any = dict.update,
+) -> dict[str, Any]:
+    """A learner's hyper-parameters in the order every kind reads them: the preset's block for ``env_id``
+    (configs/<algo>.yaml, when there is one) < ``file`` < ``overrides`` (copied) < ``sets`` (``key=value``).
+
+    ``merge(into, extra)`` lays one over another (``dict.update``; a kind with nested blocks merges those
+    key by key).
+    """
+    preset = preset_path(algo)
+    hp = zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
+    if file is not None:
+        merge(hp, zoo_blocks(read_yaml(file, "hyper-parameter file"), env_id, str(file), strict=True))
+    merge(hp, copy.deepcopy(dict(overrides)))
+    for text in sets:
+        apply_set(hp, text)
+    return hp
+
+
 def parse_value(text: str) -> Any:
     """A ``--set`` value: YAML scalars and flow collections (``1e-3``, ``[64, 64]``, ``{a: 1}``)."""
     try:

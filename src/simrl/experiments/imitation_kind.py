@@ -60,17 +60,9 @@ class ImitationKind:
     def resolve_hyperparams(
         self, algo: str, env_id: str, *, file: Path | None, overrides: dict[str, Any], sets: list[str]
     ) -> dict[str, Any]:
-        import copy
+        from simrl.experiments.hyperparams import layered
 
-        from simrl.experiments.hyperparams import apply_set, preset_path, read_yaml, zoo_blocks
-
-        preset = preset_path(algo)
-        hp = zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
-        if file is not None:
-            hp.update(zoo_blocks(read_yaml(file, "hyper-parameter file"), env_id, str(file), strict=True))
-        hp.update(copy.deepcopy(dict(overrides)))
-        for text in sets:
-            apply_set(hp, text)
+        hp = layered(algo, env_id, file=file, overrides=overrides, sets=sets)
         settings = _settings_of(algo, hp)  # names, types and ranges, before the as-algorithm's preset is read
         if "policy_kwargs" not in hp:
             hp["policy_kwargs"] = _preset_policy_kwargs(settings.as_, env_id)

@@ -10,7 +10,6 @@ it); this kind loads it from a run folder through the sb3 kind.
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
@@ -61,15 +60,9 @@ class MBRLKind:
     def resolve_hyperparams(
         self, algo: str, env_id: str, *, file: Path | None, overrides: dict[str, Any], sets: list[str]
     ) -> dict[str, Any]:
-        from simrl.experiments.hyperparams import apply_set, preset_path, read_yaml, zoo_blocks
+        from simrl.experiments.hyperparams import layered
 
-        preset = preset_path(algo)
-        hp = zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
-        if file is not None:
-            _merge(hp, zoo_blocks(read_yaml(file, "hyper-parameter file"), env_id, str(file), strict=True))
-        _merge(hp, copy.deepcopy(dict(overrides)))
-        for text in sets:
-            apply_set(hp, text)
+        hp = layered(algo, env_id, file=file, overrides=overrides, sets=sets, merge=_merge)
         settings_of(algo, hp)  # the loop keys (n_timesteps, ...) pass: the run takes them out
         return hp
 
