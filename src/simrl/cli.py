@@ -121,7 +121,7 @@ _REPORT_HELP = "When training ends, write report.html with every checkpoint's vi
 def train(
     algo: Annotated[
         str,
-        typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc or dagger (imitation)."),
+        typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc, dagger or seeded-sac (imitation)."),
     ],
     env_id: Annotated[str, typer.Argument(help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
     timesteps: Annotated[int | None, typer.Option(help="Total environment steps (default: the preset's).")] = None,
@@ -178,6 +178,8 @@ def train(
 
     Behaviour cloning: 'simrl train bc ENV_ID --demos FILE' (or --expert RUN); its timesteps are gradient steps.
     DAgger: 'simrl train dagger ENV_ID --expert RUN [--demos FILE]'; its steps are rounds (--set rounds=N).
+    Seeded SAC: 'simrl train seeded-sac ENV_ID --demos FILE' (or --expert RUN): SAC started from a clone, the
+    demonstrations in every batch; its steps are env steps.
     """
     from simrl import api
     from simrl.experiments import config as cfg

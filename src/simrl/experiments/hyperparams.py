@@ -92,6 +92,20 @@ def layered(
     return hp
 
 
+def merge_nested(*blocks: str) -> Any:
+    """A ``merge`` for :func:`layered` under which the named blocks (``model:``, ``sac:``) update key by key
+    and every other key is replaced."""
+
+    def merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+        for key, value in extra.items():
+            if key in blocks and isinstance(value, dict) and isinstance(into.get(key), dict):
+                into[key] = {**into[key], **value}
+            else:
+                into[key] = value
+
+    return merge
+
+
 def parse_value(text: str) -> Any:
     """A ``--set`` value: YAML scalars and flow collections (``1e-3``, ``[64, 64]``, ``{a: 1}``)."""
     try:

@@ -1,4 +1,5 @@
-"""The ``imitation`` kind: learners from demonstrations (``bc``: behaviour cloning; ``dagger``: DAgger).
+"""The ``imitation`` kind: learners from demonstrations (``bc``: behaviour cloning; ``dagger``: DAgger;
+``seeded-sac``: SAC seeded from imitation, the demonstrations in every batch).
 
 Presets live in ``configs/bc.yaml`` (rl-zoo's layout). Unless set, ``policy_kwargs`` is that of simrl's
 preset of the ``as`` algorithm for the env (configs/sac.yaml's 64x64 on the pendulum), else SB3's
@@ -12,6 +13,10 @@ the run keeps a copy of the expert's policy file (``expert.zip``, ``expert.pt``:
 ``expert_policy``), loaded through the registry's ``load_policy_file``, which the registry hands this kind
 when it registers it (the registry imports this module, so this module cannot import the registry). A
 run's length is its rounds: ``rounds + 1`` steps, round 0 (BC) included (:meth:`run_length`).
+
+``seeded-sac`` counts env steps, as SAC does. Its ``sac:`` block is simrl's SAC preset for the env
+(configs/sac.yaml) under configs/seeded-sac.yaml's ``sac:`` block (``learning_starts: 0``), then the
+file's, overrides' and ``--set sac.KEY=...``; its ``n_timesteps``, unless set, is SAC's preset's.
 """
 
 from __future__ import annotations
@@ -23,10 +28,17 @@ from typing import Any
 from simrl.errors import ConfigError
 from simrl.types import Policy, Trainer
 
-ALGOS = ("bc", "dagger")
+LOOP_KEYS = ("n_timesteps", "n_envs", "vec_env")
+
+ALGOS = ("bc", "dagger", "seeded-sac")
+SEEDED = "seeded-sac"
 
 
 def _settings_of(algo: str, hyperparams: dict[str, Any]) -> Any:
+    if algo == SEEDED:
+        from simrl.imitation.seeded import settings_of as seeded_settings_of
+
+        return seeded_settings_of(hyperparams)
     if algo == "dagger":
         from simrl.imitation.dagger import settings_of as dagger_settings_of
 
@@ -62,6 +74,8 @@ class ImitationKind:
     ) -> dict[str, Any]:
         from simrl.experiments.hyperparams import layered
 
+        if algo == SEEDED:
+            return _seeded_hyperparams(env_id, file=file, overrides=overrides, sets=sets)
         hp = layered(algo, env_id, file=file, overrides=overrides, sets=sets)
         settings = _settings_of(algo, hp)  # names, types and ranges, before the as-algorithm's preset is read
         if "policy_kwargs" not in hp:
@@ -89,6 +103,8 @@ class ImitationKind:
                         f"--demo-episodes {config.demo_episodes}: '{path}' holds {demos.n_episodes} episodes"
                     )
                 demos = demos.first(config.demo_episodes)
+            if config.algo == SEEDED:
+                return self._seeded(config, venv, demos, settings, for_training=for_training)
             model = build_model(
                 settings.as_, venv, settings.model_hyperparams(), seed=config.seed, device=config.device
             )
@@ -105,6 +121,22 @@ class ImitationKind:
             )
         except BaseException:
             venv.close()
+            raise
+
+    def _seeded(self, config: Any, venv: Any, demos: Any, settings: Any, *, for_training: bool) -> Trainer:
+        """SAC on ``venv`` (monitored by the sb3 trainer, which closes it), seeded from ``demos``."""
+        from simrl.imitation.seeded import SeededSACTrainer
+        from simrl.rl.trainer import build_trainer
+
+        learner = {"kind": self.name, "algo": config.algo, "hyperparams": config.hyperparams}
+        info = config.policy_info("sb3", algo="sac", hyperparams=settings.sac, learner=learner)
+        trainer = build_trainer(
+            "sac", venv, settings.sac, seed=config.seed, device=config.device, info=info, for_training=for_training
+        )
+        try:
+            return SeededSACTrainer(trainer, demos, settings=settings, seed=config.seed)
+        except BaseException:
+            trainer.close()
             raise
 
     def _dagger(self, config: Any, base: Path | None, model: Any, venv: Any, demos: Any, settings: Any, info: Any):
@@ -169,13 +201,33 @@ class ImitationKind:
         )
 
 
-def _preset_policy_kwargs(algo: str, env_id: str) -> dict[str, Any]:
-    """``policy_kwargs`` of simrl's ``algo`` preset for ``env_id`` ({} where it has none: SB3's default)."""
+def _preset_block(algo: str, env_id: str) -> dict[str, Any]:
+    """simrl's ``algo`` preset for ``env_id`` (configs/<algo>.yaml's default and env blocks)."""
     from simrl.experiments.hyperparams import preset_path, read_yaml, zoo_blocks
 
     preset = preset_path(algo)
-    block = zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
-    return dict(block.get("policy_kwargs") or {})
+    return zoo_blocks(read_yaml(preset, "preset"), env_id, f"configs/{algo}.yaml") if preset.is_file() else {}
+
+
+def _preset_policy_kwargs(algo: str, env_id: str) -> dict[str, Any]:
+    """``policy_kwargs`` of simrl's ``algo`` preset for ``env_id`` ({} where it has none: SB3's default)."""
+    return dict(_preset_block(algo, env_id).get("policy_kwargs") or {})
+
+
+def _seeded_hyperparams(
+    env_id: str, *, file: Path | None, overrides: dict[str, Any], sets: list[str]
+) -> dict[str, Any]:
+    """seeded-sac's hyper-parameters: its presets and the user's, over SAC's preset for the env (module doc)."""
+    from simrl.experiments.hyperparams import layered, merge_nested
+
+    sac = _preset_block("sac", env_id)
+    loop = {k: sac.pop(k) for k in LOOP_KEYS if k in sac}
+    sac.pop("policy", None)  # MlpPolicy: the only policy seeding fits
+    base = {**loop, "sac": sac}
+    hp = layered(SEEDED, env_id, file=file, overrides=overrides, sets=sets, merge=merge_nested("clone", "sac"))
+    merge_nested("clone", "sac")(base, hp)
+    _settings_of(SEEDED, base)
+    return base
 
 
 def _check_policy_kwargs(settings: Any) -> None:

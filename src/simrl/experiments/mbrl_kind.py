@@ -17,7 +17,6 @@ from simrl.errors import ConfigError
 from simrl.types import Policy, Trainer
 
 ALGOS = ("mpc", "mbpo")
-NESTED = ("model", "sac")  # blocks that presets, files and overrides update key by key
 
 
 def settings_of(algo: str, hyperparams: dict[str, Any]) -> Any:
@@ -60,9 +59,10 @@ class MBRLKind:
     def resolve_hyperparams(
         self, algo: str, env_id: str, *, file: Path | None, overrides: dict[str, Any], sets: list[str]
     ) -> dict[str, Any]:
-        from simrl.experiments.hyperparams import layered
+        from simrl.experiments.hyperparams import layered, merge_nested
 
-        hp = layered(algo, env_id, file=file, overrides=overrides, sets=sets, merge=_merge)
+        # the model: and sac: blocks of presets, files and overrides update key by key
+        hp = layered(algo, env_id, file=file, overrides=overrides, sets=sets, merge=merge_nested("model", "sac"))
         settings_of(algo, hp)  # the loop keys (n_timesteps, ...) pass: the run takes them out
         return hp
 
@@ -160,15 +160,6 @@ def _build_mbpo(config: Any, settings: Any, base: Path | None, *, for_training: 
     except BaseException:
         trainer.close()
         raise
-
-
-def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
-    """``into.update(extra)``, but a ``model:`` or ``sac:`` block updates its settings key by key."""
-    for key, value in extra.items():
-        if key in NESTED and isinstance(value, dict) and isinstance(into.get(key), dict):
-            into[key] = {**into[key], **value}
-        else:
-            into[key] = value
 
 
 def _check_spaces(venv: Any, env_id: str) -> None:
