@@ -121,7 +121,9 @@ _REPORT_HELP = "When training ends, write report.html with every checkpoint's vi
 def train(
     algo: Annotated[
         str,
-        typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc, dagger or seeded-sac (imitation)."),
+        typer.Argument(
+            help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc, dagger or seeded-sac (imitation)."
+        ),
     ],
     env_id: Annotated[str, typer.Argument(help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
     timesteps: Annotated[int | None, typer.Option(help="Total environment steps (default: the preset's).")] = None,

@@ -89,9 +89,13 @@ def test_the_run_folder_is_the_ordinary_one(bc_run, demos):
 def test_the_default_network_is_the_presets_of_the_policy_it_clones_into(demos):
     from simrl import api
 
-    assert api.configure("bc", ENV, demos=demos).hyperparams["policy_kwargs"] == {"net_arch": [64, 64]}  # sac.yaml
-    ppo = api.configure("bc", ENV, demos=demos, hyperparams={"as": "ppo"})
+    pendulum = {"net_arch": [32, 32], "activation_fn": "tanh"}  # bc.yaml's pendulum block
+    assert api.configure("bc", ENV, demos=demos).hyperparams["policy_kwargs"] == pendulum
+    cartpole = api.configure("bc", "simrl/CartPole-v0", demos=demos, hyperparams={"n_timesteps": 10})
+    assert cartpole.hyperparams["policy_kwargs"] == {"net_arch": [64, 64]}  # none in bc.yaml: sac.yaml's
+    ppo = api.configure("bc", "simrl/CartPole-v0", demos=demos, hyperparams={"as": "ppo"})
     assert ppo.hyperparams["policy_kwargs"] == {} and ppo.timesteps == 5000  # ppo.yaml has none: SB3's default
+    assert api.configure("bc", ENV, demos=demos, hyperparams={"as": "ppo"}).hyperparams["policy_kwargs"] == pendulum
 
 
 @pytest.mark.parametrize("early", [False, True], ids=["to the end", "stopping early"])

@@ -167,9 +167,12 @@ def test_the_preset_resolves_with_the_network_of_the_policy_it_clones_into(clone
     from simrl.experiments.hyperparams import preset_path
 
     presets = yaml.safe_load(preset_path(clone_as).read_text())
+    own = yaml.safe_load(preset_path("bc").read_text())  # bc.yaml's own network for an env comes first
     for env_id, block in presets.items():
         if env_id == "default":
             continue
         c = cfg.resolve("bc", env_id, seed=0, demos="demos.npz", hyperparams={"as": clone_as})
         assert c.kind == "imitation" and c.timesteps == 5000
-        assert c.hyperparams["policy_kwargs"] == (block.get("policy_kwargs") or {}), env_id
+        want = (own.get(env_id) or {}).get("policy_kwargs") or block.get("policy_kwargs") or {}
+        assert c.hyperparams["policy_kwargs"] == want, env_id
+    assert own["simrl/Pendulum-v0"]["policy_kwargs"] == {"net_arch": [32, 32], "activation_fn": "tanh"}
