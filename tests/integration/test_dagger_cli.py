@@ -106,6 +106,25 @@ def test_resume_is_exact(cli, dagger_run, tmp_path):
         np.testing.assert_array_equal(p["results"], q["results"])
 
 
+def test_the_learner_can_be_ppos_policy_and_resumes_bit_for_bit(cli, sac_run, dagger_run, tmp_path):
+    from stable_baselines3 import PPO
+
+    r = cli("train", "dagger", ENV, "--expert", sac_run, "--demos", dagger_run / "demos.npz", "--as", "ppo",
+            "--set", "rounds=2", "--seed", 1, "--out", tmp_path, "--name", "ppo", "--checkpoints", "50,100",
+            *ROUND)  # fmt: skip
+    assert r.code == 0, r.err
+    run = tmp_path / "ppo"
+    model = PPO.load(run / "best_model.zip", device="cpu")  # plain SB3 reads PPO's policy, as BC's
+    assert model.policy.mlp_extractor.policy_net[0].out_features == 16
+    assert [int(float(r["dagger/round"])) for r in _progress(run)] == [0, 1, 2]
+    resumed = _unfinished_copy(run, tmp_path / "resumed", keep="050")
+    r = cli("resume", resumed)
+    assert r.code == 0, r.err
+    assert_same_model(run / "checkpoints/100/model.zip", resumed / "checkpoints/100/model.zip")
+    r = cli("eval", run, "--json", "--episodes", 1)
+    assert r.code == 0, r.err
+
+
 def test_from_a_demos_file_with_a_label_budget(cli, sac_run, dagger_run, tmp_path):
     demos = dagger_run / "demos.npz"
     r = cli("train", "dagger", ENV, "--expert", sac_run, "--demos", demos, "--seed", 0, "--set", "rounds=3",
