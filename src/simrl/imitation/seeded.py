@@ -55,7 +55,8 @@ import torch
 
 from simrl.errors import CheckpointError, ConfigError
 from simrl.imitation.cloning import CloneSettings, fit_actor
-from simrl.types import Policy, StepCallback
+from simrl.rl.trainer import ComposedSB3
+from simrl.types import StepCallback
 from simrl.utils.seeding import derive_seed, generator_state, set_generator_state
 
 STATE = "seeded.pt"
@@ -168,7 +169,7 @@ def add_layer_norm(critic: Any) -> None:
                 q_net[i] = _NormThenAct(module)
 
 
-class SeededSACTrainer:
+class SeededSACTrainer(ComposedSB3):
     """SAC (an SB3 trainer on one or more envs) seeded from ``demos`` before its first step.
 
     Args:
@@ -179,12 +180,12 @@ class SeededSACTrainer:
     """
 
     kind = "imitation"
-    policy_file = "model.zip"
 
     def __init__(self, sac: Any, demos: Any, *, settings: SeededSACSettings, seed: int) -> None:
         from simrl.mbrl.model_buffer import MixedReplayBuffer, ModelBuffer
 
-        self.sac, self.demos, self.settings, self.seed = sac, demos, settings, seed
+        super().__init__(sac)
+        self.demos, self.settings, self.seed = demos, settings, seed
         model = sac.model
         policy = model.policy
         if settings.layer_norm:
@@ -216,31 +217,11 @@ class SeededSACTrainer:
             policy.actor.optimizer.register_step_pre_hook(lambda *_: self._recalibrate())
         self.seeded = False
 
-    @property
-    def num_timesteps(self) -> int:
-        return self.sac.num_timesteps
-
-    @property
-    def step_unit(self) -> int:
-        return self.sac.step_unit
-
-    def set_total_timesteps(self, total: int) -> None:
-        self.sac.set_total_timesteps(total)
-
     def learn(self, until: int, callback: StepCallback) -> None:
-        from stable_baselines3.common.callbacks import BaseCallback
-
         if not self.seeded:
             self.seed_from_demos()
         self._freeze_actor(self.num_timesteps < self.settings.actor_delay)
-        trainer = self
-
-        class EnvStep(BaseCallback):
-            def _on_step(self) -> bool:
-                trainer.on_env_step(int(self.num_timesteps))
-                return True
-
-        self.sac.learn(until, callback, extra=EnvStep())
+        super().learn(until, callback)
 
     def _freeze_actor(self, frozen: bool) -> None:
         for p in self.sac.model.policy.actor.parameters():
@@ -356,16 +337,3 @@ class SeededSACTrainer:
         self.imitator, self.recal_rng, self.seeded = imitator, recal_rng, seeded
         if self.mixed is not None:
             self.mixed.rng = demo_rng
-
-    # ------------------------------------------------------------------ policy
-    def policy(self) -> Policy:
-        return self.sac.policy()
-
-    def save_policy(self, path: Path) -> None:
-        self.sac.save_policy(path)
-
-    def set_logger(self, logger: Any) -> None:
-        self.sac.set_logger(logger)
-
-    def close(self) -> None:
-        self.sac.close()

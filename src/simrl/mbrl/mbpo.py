@@ -41,14 +41,13 @@ from simrl.mbrl.model_buffer import MixedReplayBuffer, ModelBuffer
 from simrl.mbrl.models.dynamics import DynamicsModel
 from simrl.mbrl.mpc_trainer import spaces_of
 from simrl.mbrl.settings import MBPOSettings
-from simrl.rl.trainer import SB3Trainer
-from simrl.types import Policy, StepCallback
+from simrl.rl.trainer import ComposedSB3, SB3Trainer
 from simrl.utils.seeding import derive_seed, generator_state, set_generator_state
 
 DYNAMICS = "dynamics.pt"
 
 
-class MBPOTrainer:
+class MBPOTrainer(ComposedSB3):
     """The ``mbpo`` learner: an SB3 SAC trainer (on one env) and a dynamics model feeding its batches.
 
     Args:
@@ -60,10 +59,9 @@ class MBPOTrainer:
     """
 
     kind = "mbrl"
-    policy_file = "model.zip"
 
     def __init__(self, sac: SB3Trainer, *, settings: MBPOSettings, fns: TaskFns | None, seed: int) -> None:
-        self.sac = sac
+        super().__init__(sac)
         self.settings = settings
         self.fns = fns
         self.obs_dim, self.act_dim, low, high = spaces_of(sac.venv)
@@ -80,29 +78,6 @@ class MBPOTrainer:
             self.real, self.imagined, settings.real_ratio, np.random.default_rng(derive_seed(seed, 4))
         )
         self.fits = 0
-
-    @property
-    def num_timesteps(self) -> int:
-        return self.sac.num_timesteps
-
-    @property
-    def step_unit(self) -> int:
-        return self.sac.step_unit
-
-    def set_total_timesteps(self, total: int) -> None:
-        self.sac.set_total_timesteps(total)
-
-    def learn(self, until: int, callback: StepCallback) -> None:
-        from stable_baselines3.common.callbacks import BaseCallback
-
-        trainer = self
-
-        class ModelStep(BaseCallback):
-            def _on_step(self) -> bool:
-                trainer.on_env_step(int(self.num_timesteps))
-                return True
-
-        self.sac.learn(until, callback, extra=ModelStep())
 
     def on_env_step(self, step: int) -> None:
         """After env step ``step``, before SAC's update: refit and roll out when it is time."""
@@ -222,16 +197,3 @@ class MBPOTrainer:
         mixed = self.sac.model.replay_buffer
         mixed.imagined, mixed.rng = imagined, sample_rng
         self.imagined, self.rng, self.fits = imagined, rng, fits
-
-    # ------------------------------------------------------------------ policy
-    def policy(self) -> Policy:
-        return self.sac.policy()
-
-    def save_policy(self, path: Path) -> None:
-        self.sac.save_policy(path)
-
-    def set_logger(self, logger: Any) -> None:
-        self.sac.set_logger(logger)
-
-    def close(self) -> None:
-        self.sac.close()

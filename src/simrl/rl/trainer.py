@@ -144,6 +144,56 @@ class SB3Trainer:
         self.venv.close()
 
 
+class ComposedSB3:
+    """A learner that *is* an SB3 run (an :class:`SB3Trainer`, ``self.sac``) plus work of its own after every
+    env step (:meth:`on_env_step`, after the step and before the SB3 update): MBPO's model fits and
+    rollouts, seeded SAC's thawing of its actor. It delegates everything else of the ``Trainer``
+    protocol; a subclass adds its state files and state to the SB3 run's."""
+
+    policy_file = MODEL
+
+    def __init__(self, sac: SB3Trainer) -> None:
+        self.sac = sac
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.sac.num_timesteps
+
+    @property
+    def step_unit(self) -> int:
+        return self.sac.step_unit
+
+    def set_total_timesteps(self, total: int) -> None:
+        self.sac.set_total_timesteps(total)
+
+    def learn(self, until: int, callback: StepCallback) -> None:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        learner = self
+
+        class EnvStep(BaseCallback):
+            def _on_step(self) -> bool:
+                learner.on_env_step(int(self.num_timesteps))
+                return True
+
+        self.sac.learn(until, callback, extra=EnvStep())
+
+    def on_env_step(self, step: int) -> None:
+        """After env step ``step``, before the SB3 update (nothing here)."""
+
+    def policy(self) -> Policy:
+        return self.sac.policy()
+
+    def save_policy(self, path: Path) -> None:
+        self.sac.save_policy(path)
+
+    def set_logger(self, logger: Any) -> None:
+        self.sac.set_logger(logger)
+
+    def close(self) -> None:
+        self.sac.close()
+
+
 def build_trainer(
     algo: str,
     venv: Any,
