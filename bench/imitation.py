@@ -52,7 +52,6 @@ import math
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -66,6 +65,7 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
+from mbrl import median_range  # bench/mbrl.py's: median, range and misses of a per-seed figure
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -190,17 +190,6 @@ def _iqm(values: list[float | None]) -> dict[str, Any]:
         return {"iqm": None, "iqm_ci": None, "n_runs": 0, "values": values}
     a = aggregate(np.array(hit), rng=0)
     return {"iqm": a["iqm"], "iqm_ci": a["iqm_ci"], "n_runs": a["n_runs"], "values": values}
-
-
-def median_range(values: list[float | None]) -> dict[str, Any]:
-    hit = [v for v in values if v is not None]
-    return {
-        "median": statistics.median(hit) if hit else None,
-        "min": min(hit) if hit else None,
-        "max": max(hit) if hit else None,
-        "never": len(values) - len(hit),
-        "values": values,
-    }
 
 
 def part_a(runner: Runner, expert: Expert, key: str, seeds: int, episodes: list[int]) -> dict[str, Any]:

@@ -16,6 +16,22 @@ import pytest
 from simrl.cli import main
 
 
+def main_ok(*args: object) -> None:
+    """``simrl ARGS`` in this process; fails the test unless it exits 0."""
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        assert not e.code
+
+
+@pytest.fixture(scope="module")
+def other_demos(sac_run, tmp_path_factory) -> Path:
+    """One episode of ``sac_run`` recorded in Pendulum-v1: demonstrations of another env."""
+    out = tmp_path_factory.mktemp("other") / "demos.npz"
+    main_ok("collect", sac_run, "--episodes", 1, "--env", "Pendulum-v1", "--out", out)
+    return out
+
+
 @dataclass
 class Result:
     code: int

@@ -13,10 +13,9 @@ import pytest
 import torch
 import yaml
 
-from simrl.cli import main
 from simrl.data.demos import Demos
 
-from .conftest import snapshot
+from .conftest import main_ok, snapshot
 from .test_bad_input import _unfinished_copy, check_one_line_error
 from .test_resume import assert_same_model
 
@@ -28,24 +27,17 @@ EARLY = ["--demo-episodes", "1", "--set", "check_freq=25", "--set", "loss=nll", 
          "--set", "patience=3", "--set", "learning_rate=5e-3"]  # fmt: skip
 
 
-def _main(*args: object) -> None:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert not e.code
-
-
 @pytest.fixture(scope="module")
 def demos(sac_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demos") / "demos.npz"
-    _main("collect", sac_run, "--episodes", 3, "--out", out)
+    main_ok("collect", sac_run, "--episodes", 3, "--out", out)
     return out
 
 
 @pytest.fixture(scope="module")
 def bc_run(demos, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bc")
-    _main("train", "bc", ENV, "--demos", demos, "--timesteps", 400, "--seed", 3, "--out", out, "--name", "run", *TINY)
+    main_ok("train", "bc", ENV, "--demos", demos, "--timesteps", 400, "--seed", 3, "--out", out, "--name", "run", *TINY)
     return out / "run"
 
 
@@ -213,13 +205,6 @@ BAD = {
     ),
     "an unknown activation": (["--demos", "{demos}", "--set", "policy_kwargs.activation_fn=swish"], "activation_fn"),
 }
-
-
-@pytest.fixture(scope="module")
-def other_demos(sac_run, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("other") / "demos.npz"
-    _main("collect", sac_run, "--episodes", 1, "--env", "Pendulum-v1", "--out", out)
-    return out
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

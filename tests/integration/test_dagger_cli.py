@@ -13,10 +13,9 @@ import pytest
 import torch
 import yaml
 
-from simrl.cli import main
 from simrl.imitation.mixing import Dataset
 
-from .conftest import snapshot
+from .conftest import main_ok, snapshot
 from .test_bad_input import _unfinished_copy, check_one_line_error
 from .test_resume import assert_same_model
 
@@ -28,17 +27,10 @@ TINY = ["--demo-episodes", "1", *ROUND]
 ROUNDS = 3  # 4 steps: rounds 0 (BC), 1, 2, 3; checkpoints after rounds 0, 1 and 3
 
 
-def _main(*args: object) -> None:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert not e.code
-
-
 @pytest.fixture(scope="module")
 def dagger_run(sac_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dagger")
-    _main("train", "dagger", ENV, "--expert", sac_run, "--set", f"rounds={ROUNDS}", "--seed", 3, "--out", out,
+    main_ok("train", "dagger", ENV, "--expert", sac_run, "--set", f"rounds={ROUNDS}", "--seed", 3, "--out", out,
           "--name", "run", *TINY)  # fmt: skip
     return out / "run"
 

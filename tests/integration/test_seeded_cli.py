@@ -13,9 +13,7 @@ import pytest
 import torch
 import yaml
 
-from simrl.cli import main
-
-from .conftest import snapshot
+from .conftest import main_ok, snapshot
 from .test_bad_input import _unfinished_copy, check_one_line_error
 from .test_resume import assert_same_model
 
@@ -28,24 +26,17 @@ ALL_ON = ["--set", "critic_steps=50", "--set", "actor_delay=120", "--set", "laye
           "--set", "recalibrate=1.0", "--set", "recalibrate_half_life=100", "--set", "demo_ratio=0.25"]  # fmt: skip
 
 
-def _main(*args: object) -> None:
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        assert not e.code
-
-
 @pytest.fixture(scope="module")
 def demos(sac_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demos") / "demos.npz"
-    _main("collect", sac_run, "--episodes", 2, "--out", out)
+    main_ok("collect", sac_run, "--episodes", 2, "--out", out)
     return out
 
 
 @pytest.fixture(scope="module")
 def seeded_run(demos, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seeded")
-    _main("train", "seeded-sac", ENV, "--demos", demos, "--timesteps", 200, "--seed", 3, "--out", out,
+    main_ok("train", "seeded-sac", ENV, "--demos", demos, "--timesteps", 200, "--seed", 3, "--out", out,
           "--name", "run", "--checkpoints", "50,100", *TINY, *ALL_ON)  # fmt: skip
     return out / "run"
 
@@ -149,13 +140,6 @@ BAD = {
     "a negative actor_delay": (["--demos", "{demos}", "--set", "actor_delay=-1"], "actor_delay"),
     "an expert acting in another action space": (["--expert", "{expert}"], "acts in"),
 }
-
-
-@pytest.fixture(scope="module")
-def other_demos(sac_run, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("other") / "demos.npz"
-    _main("collect", sac_run, "--episodes", 1, "--env", "Pendulum-v1", "--out", out)
-    return out
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

@@ -289,14 +289,14 @@ class SeededSACTrainer(ComposedSB3):
         with torch.no_grad():
             target = self.imitator(obs, deterministic=True)
             scale = torch.cat(critic(obs, action), dim=1).min(dim=1).values.abs().mean()
-        loss = weight * scale * torch.mean((action - target) ** 2)
-        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        mse = torch.mean((action - target) ** 2)
+        grads = torch.autograd.grad(weight * scale * mse, params, allow_unused=True)
         for p, g in zip(params, grads, strict=True):
             if g is not None:
                 p.grad = g if p.grad is None else p.grad + g
         log = model.logger
         log.record("seed/recalibration_weight", weight)
-        log.record("seed/recalibration_mse", float(loss.detach()) / max(weight * float(scale), 1e-12))
+        log.record("seed/recalibration_mse", float(mse.detach()))
 
     # ------------------------------------------------------------------ state
     def state_files(self) -> tuple[str, ...]:
