@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from simrl.errors import CheckpointError, ConfigError
-from simrl.mbrl.models.ensemble import ACTIVATIONS, Ensemble, gaussian_nll, mse
+from simrl.mbrl.models.ensemble import ACTIVATIONS, Ensemble, bounded_logvar, gaussian_nll, mse
 from simrl.mbrl.models.normalizer import Normalizer
 
 STATE_FORMAT = 1
@@ -159,6 +159,7 @@ class DynamicsModel:
         )
         self._net = _Net(ensemble, obs_dim + act_dim, self._out_dim, settings.elites).to(device)
         self._device = torch.device(device)
+        self._raw: tuple[tuple, tuple] | None = None  # step's folded layers: see _raw_layers
         decay = list(self._net.ensemble.weights)
         rest = [p for n, p in self._net.ensemble.named_parameters() if not n.startswith("weights.")]
         self._optimizer = torch.optim.Adam(
@@ -202,18 +203,44 @@ class DynamicsModel:
         ``generator`` (required then); otherwise, or for a deterministic model, the delta is the mean.
         Returns ``(next_obs [K, M, obs_dim], reward [K, M] or None unless learn_reward)``.
         """
-        net = self._net
-        x = net.inputs.normalize(torch.cat((obs, actions), dim=-1))
-        out, logvar = net.ensemble(x, members, mean_only=not sample)
-        if logvar is not None:
+        layers, bounds = self._raw_layers(members, sample)
+        out = self._net.ensemble.run(torch.cat((obs, actions), dim=-1), layers)
+        delta = out[..., : self._out_dim]
+        if bounds is not None:
             if generator is None:
                 raise ValueError("sampling needs a generator (randomness comes only from the caller's)")
-            noise = torch.randn(out.shape, generator=generator, device=out.device, dtype=out.dtype)
-            out = out.addcmul_(noise, logvar.mul_(0.5).exp_())
-        out = out.mul_(net.targets.std).add_(net.targets.mean)
-        next_obs = obs + out[..., : self._obs_dim]
-        reward = out[..., self._obs_dim] if self._settings.learn_reward else None
+            noise = torch.randn(delta.shape, generator=generator, device=out.device, dtype=out.dtype)
+            std = bounded_logvar(out[..., self._out_dim :], *bounds).mul_(0.5).exp_().mul_(self._net.targets.std)
+            delta = delta.addcmul_(noise, std)
+        next_obs = obs + delta[..., : self._obs_dim]
+        reward = delta[..., self._obs_dim] if self._settings.learn_reward else None
         return next_obs, reward
+
+    def _raw_layers(self, members: torch.Tensor | None, sample: bool) -> tuple[list, tuple | None]:
+        """The ensemble's layers for ``members`` with both normalizers folded in: raw inputs in, raw deltas out.
+
+        ``step`` runs hundreds of times per planned action; the normalizers' four small ops per call cost
+        more than the folding, done once per plan (kept until the members, the weights or the statistics change).
+        """
+        net = self._net
+        layers, bounds = net.ensemble._layers(members, mean_only=not sample)
+        stats = (net.inputs.mean, net.inputs.std, net.targets.mean, net.targets.std)
+        key = (layers, *(t._version for t in stats))
+        cached = self._raw
+        if cached is not None and cached[0][0] is layers and cached[0][1:] == key[1:] and not torch.is_grad_enabled():
+            return cached[1]
+        in_mean, in_std, out_mean, out_std = stats
+        (w, b), *middle, (w_last, b_last) = layers
+        w_first = w / in_std[:, None]  # [K, in, out]: x / std @ w
+        b_first = b - in_mean[None, None] @ w_first  # - mean / std @ w
+        cols = w_last.shape[-1]
+        scale = torch.ones(cols, dtype=w.dtype, device=w.device)
+        shift = torch.zeros(cols, dtype=w.dtype, device=w.device)
+        scale[: self._out_dim], shift[: self._out_dim] = out_std, out_mean  # the mean columns, not the log-variance
+        raw = ([(w_first, b_first), *middle, (w_last.mT.mul(scale[:, None]).mT, b_last * scale + shift)], bounds)
+        if not torch.is_grad_enabled():
+            self._raw = (key, raw)
+        return raw
 
     @torch.no_grad()
     def predict(
