@@ -15,6 +15,10 @@
     ``--repeats`` times each, medians; at the pendulum preset and at mbrl-lib's settings (ensemble of 5,
     20 particles, CEM population 100, horizon 25, 5 iterations), with our 32x32 members and with
     200x200x200 ones. mbrl-lib's figure at those settings, 0.9 to 1.2 s per action, is the issue's.
+    With ``--mbrl-lib-python PYTHON`` (an environment with mbrl-lib 0.2.0: bench/mbrl_lib_plan.py says how
+    to make one) also mbrl-lib's planner itself at the same settings and network sizes, side by side:
+    ``--cycles`` cycles of mbrl-lib then simrl per size, one process at a time, and the median of each
+    cycle's ratio (load on a shared machine hits both sides of a cycle alike).
 (c) simrl/Obstacles-v0: MPC (the preset) over ``--seeds`` seeds: the return and training seconds at
     each evaluation; the homework's target is -25 to -20 (it quotes about 40 minutes).
 (d) HalfCheetah-v5: MPC with CEM (the preset), MBPO (the preset) and SB3's SAC (the zoo's preset) on the
@@ -158,6 +162,35 @@ def part_b(repeats: int) -> dict[str, Any]:
     return out
 
 
+MBRL_LIB_SIZES = {"200x200x200": (200, 3), "32x32": (32, 2)}  # mbrl-lib's hid_size, num_layers
+
+
+def part_b_side_by_side(python: str, cycles: int, repeats: int) -> dict[str, Any]:
+    import subprocess
+
+    from simrl.experiments.hyperparams import preset_path, read_yaml, zoo_blocks
+
+    preset = zoo_blocks(read_yaml(preset_path("mpc"), "preset"), PENDULUM, "configs/mpc.yaml")
+    mbrl_lib = {k: v for k, v in preset.items() if k != "n_timesteps"}
+    mbrl_lib.update(planner="cem", population=100, elites=10, horizon=25, iterations=5, propagation="ts", particles=20)
+    out: dict[str, Any] = {}
+    for size, (hid, layers) in MBRL_LIB_SIZES.items():
+        settings = {**mbrl_lib, "model": {**preset["model"], "hidden": [hid] * layers}}
+        theirs, ours = [], []
+        for _ in range(cycles):
+            command = [python, str(ROOT / "bench" / "mbrl_lib_plan.py"), "--hid", str(hid), "--layers", str(layers),
+                       "--repeats", str(repeats)]  # fmt: skip
+            done = subprocess.run(command, capture_output=True, text=True, check=True, env={**os.environ})
+            theirs.append(json.loads(done.stdout.strip().splitlines()[-1])["plan_s"]["median"])
+            ours.append(_plan_cost(settings, repeats)["plan_s"])
+        ratios = [t / o for t, o in zip(theirs, ours, strict=True)]
+        out[size] = {"mbrl_lib_s": median_range(theirs), "simrl_s": median_range(ours), "ratio": median_range(ratios)}
+        print(f"(b) side by side, {size} members: mbrl-lib {statistics.median(theirs) * 1000:.0f} ms, simrl "
+              f"{statistics.median(ours) * 1000:.0f} ms per action; ratio {statistics.median(ratios):.2f} "
+              f"[{min(ratios):.2f}, {max(ratios):.2f}] over {cycles} cycles", flush=True)  # fmt: skip
+    return out
+
+
 def part_c(work: Path, seeds: int, timesteps: int, sets: list[str]) -> dict[str, Any]:
     from simrl.experiments.mbrl_experiment import run_experiment
 
@@ -223,6 +256,8 @@ def main() -> None:
     p.add_argument("--d-seeds", type=int, default=1)
     p.add_argument("--d-arms", nargs="+", default=list(CHEETAH_ARMS), choices=list(CHEETAH_ARMS))
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--mbrl-lib-python", help="part b: a python with mbrl-lib 0.2.0, to time its planner side by side")
+    p.add_argument("--cycles", type=int, default=3, help="part b: side-by-side cycles per network size")
     p.add_argument("--json", type=Path, default=RESULTS / "mbrl.json")
     args = p.parse_args()
     results: dict[str, Any] = json.loads(args.json.read_text()) if args.json.is_file() else {}
@@ -233,6 +268,8 @@ def main() -> None:
             results["a"] = part_a(args.work, args.seeds, args.a_arms)
         elif part == "b":
             results["b"] = part_b(args.repeats)
+            if args.mbrl_lib_python:
+                results["b"]["side_by_side"] = part_b_side_by_side(args.mbrl_lib_python, args.cycles, args.repeats)
         elif part == "c":
             results["c"] = part_c(args.work, args.seeds, args.c_timesteps, args.c_set)
         else:
