@@ -481,7 +481,10 @@ _CONFIRM_HELP = "After the study, retrain the best and the default settings on N
 
 @app.command()
 def tune(
-    algo: Annotated[str, typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based).")],
+    algo: Annotated[
+        str,
+        typer.Argument(help="ppo, sac, td3, a2c, tqc, crossq; mpc or mbpo (model-based); bc, dagger or seeded-sac."),
+    ],
     env_id: Annotated[str, typer.Argument(help="A registered Gymnasium id, e.g. simrl/Pendulum-v0.")],
     trials: Annotated[int, typer.Option(help="Finished (complete or pruned) trials the study should reach.")] = 20,
     seeds_per_trial: Annotated[int, typer.Option(help="Seeds trained per trial; the trial scores their IQM.")] = 1,
@@ -520,6 +523,9 @@ def tune(
     ] = None,
     device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
     confirm_: Annotated[int, typer.Option("--confirm", help=_CONFIRM_HELP)] = 0,
+    demos: Annotated[Path | None, typer.Option(help="bc, dagger, seeded-sac: as 'simrl train --demos'.")] = None,
+    expert: Annotated[Path | None, typer.Option(help="bc, dagger, seeded-sac: as 'simrl train --expert'.")] = None,
+    demo_episodes: Annotated[int | None, typer.Option(help="As 'simrl train --demo-episodes'.")] = None,
 ) -> None:
     """Search ALGO's hyper-parameters on ENV_ID with Optuna; each trial's seeds are ordinary run folders.
 
@@ -568,6 +574,9 @@ def tune(
         storage=storage,
         device=device,
         heartbeat=heartbeat,
+        demos=str(demos.resolve()) if demos is not None else None,
+        expert=str(expert.resolve()) if expert is not None else None,
+        demo_episodes=demo_episodes,
     )
     settings_fixed = settings.fixed
     if source is not None:

@@ -38,6 +38,7 @@ import math
 import os
 import random
 import socket
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -107,6 +108,11 @@ class StudySettings:
     """The keys of ``fixed`` that are the warm-start source's best values (not the user's fixes)."""
     heartbeat: float = 30.0
     """Seconds between a database worker's signs of life; silent for 3 of them, its trial is failed and retried."""
+    demos: str | None = None
+    """An imitation learner's demonstrations (``--demos``), as ``simrl train`` takes them."""
+    expert: str | None = None
+    """An imitation learner's expert (``--expert``): its demonstrations collected for every trial run, the same."""
+    demo_episodes: int | None = None
 
     @property
     def grace(self) -> float:
@@ -208,8 +214,14 @@ class Plan:
             checkpoints=(100,),
             eval_episodes=s.eval_episodes,
             device=s.device,
+            **demonstrations(s),
         )
         return replace(config, eval_freq=max(1, config.timesteps // s.n_evaluations))
+
+
+def demonstrations(settings: StudySettings) -> dict[str, Any]:
+    """``resolve``'s imitation arguments of a study (none for other learners)."""
+    return {"demos": settings.demos, "expert": settings.expert, "demo_episodes": settings.demo_episodes}
 
 
 def preset(settings: StudySettings) -> TrainConfig:
@@ -222,6 +234,7 @@ def preset(settings: StudySettings) -> TrainConfig:
         seed=0,
         n_envs=settings.n_envs,
         device=settings.device,
+        **demonstrations(settings),
     )
 
 
@@ -393,7 +406,7 @@ def retry_trial(study: Any, trial: Any) -> None:
 def identity(settings: StudySettings) -> dict[str, Any]:
     """What a study's trials mean: a re-run with other values would mix incomparable trials."""
     s = settings
-    return {
+    ident = {
         "algo": s.algo,
         "env_id": s.env_id,
         "seeds_per_trial": s.seeds_per_trial,
@@ -404,6 +417,9 @@ def identity(settings: StudySettings) -> dict[str, Any]:
         "n_evaluations": s.n_evaluations,
         "eval_episodes": s.eval_episodes,
     }
+    # an imitation study's demonstrations, only when given: studies of other learners keep their identity
+    ident.update({k: v for k, v in demonstrations(s).items() if v is not None})
+    return ident
 
 
 def worker_id() -> dict[str, Any]:
@@ -517,6 +533,7 @@ def objective(plan: Plan, log: Callable[[str], None] = print) -> Callable[[Any],
     import optuna
 
     from simrl.evaluation.stats import iqm
+    from simrl.experiments.imitating import collect_expert_demos
     from simrl.experiments.training import start
 
     s = plan.settings
@@ -568,7 +585,9 @@ def objective(plan: Plan, log: Callable[[str], None] = print) -> Callable[[Any],
                     return False
                 return True
 
-            run = start(config, folder, f"s{config.seed}", f"simrl tune: trial {trial.number}, seed {config.seed}")
+            with tempfile.TemporaryDirectory() as scratch:  # an --expert's demonstrations, as simrl train collects them
+                config = collect_expert_demos(config, Path(scratch))
+                run = start(config, folder, f"s{config.seed}", f"simrl tune: trial {trial.number}, seed {config.seed}")
             trial.set_user_attr("runs", [str(Path("trials") / str(trial.number) / f"s{x}") for x in seeds[: j + 1]])
             summary = run.train(report)
             if pruned:

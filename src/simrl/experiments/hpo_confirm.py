@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -112,6 +113,9 @@ def prepare_confirm(folder: Path, seeds: int, *, device: str = "auto") -> Confir
         n_envs=study.n_envs,
         eval_episodes=study.eval_episodes,
         device=device,
+        demos=study.demos,
+        expert=study.expert,
+        demo_episodes=study.demo_episodes,
     )
     start = preset(settings).hyperparams
     plans = {
@@ -183,6 +187,7 @@ def train_runs(plan: ConfirmPlan, log: Callable[[str], None] = print) -> int:
 
     Seeds go in turn, tuned then default for each, so a confirmation cut short holds balanced groups.
     """
+    from simrl.experiments.imitating import collect_expert_demos
     from simrl.experiments.runfolder import RunFolder
     from simrl.experiments.training import resume, start
 
@@ -200,7 +205,9 @@ def train_runs(plan: ConfirmPlan, log: Callable[[str], None] = print) -> int:
                 run = resume(path)
                 how = "resumed"
             else:
-                run = start(config, path.parent, path.name, f"simrl confirm: {group}, seed {seed}")
+                with tempfile.TemporaryDirectory() as scratch:  # an --expert's demonstrations, as the study's
+                    given = collect_expert_demos(config, Path(scratch))
+                    run = start(given, path.parent, path.name, f"simrl confirm: {group}, seed {seed}")
                 how = "trained"
             summary = run.train()
             if summary.final_mean is None or not math.isfinite(summary.final_mean):

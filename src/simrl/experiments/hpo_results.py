@@ -71,6 +71,10 @@ class StudyResults:
     trials: list[TrialRecord]
     warm_start: dict[str, Any] | None = None
     """A round: ``{"study": the source's name, "fixed_at_best": [keys of fixed taken from its best]}``."""
+    demos: str | None = None
+    """An imitation study's ``--demos`` (resolved path), ``--expert`` and ``--demo-episodes``; else None."""
+    expert: str | None = None
+    demo_episodes: int | None = None
 
     @property
     def user_fixed(self) -> dict[str, Any]:
@@ -141,6 +145,9 @@ def collect(plan: Plan, study: Any) -> StudyResults:
         best_hyperparams=best_hp,
         warm_start={"study": s.warm_from, "fixed_at_best": list(s.fixed_at_best)} if s.warm_from else None,
         trials=trials,
+        demos=s.demos,
+        expert=s.expert,
+        demo_episodes=s.demo_episodes,
     )
 
 
