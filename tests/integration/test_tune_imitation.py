@@ -37,7 +37,9 @@ def test_a_bc_study_clones_from_its_demos_and_confirms_with_them(demos, tmp_path
         assert json.loads((study / run / "meta.json").read_text())["status"] == "done"
     for group in ("tuned", "default"):  # --confirm trains both on a fresh seed, from the same demonstrations
         assert (study / "confirm" / group / "s1000" / "demos.npz").read_bytes() == demos.read_bytes()
-    best = yaml.safe_load((study / "best.yaml").read_text())
+    text = (study / "best.yaml").read_text()
+    assert f"# simrl train bc {ENV} --hyperparams best.yaml --demos {demos.resolve()}" in text  # its command, whole
+    best = yaml.safe_load(text)
     main_ok("train", "bc", ENV, "--demos", demos, "--hyperparams", study / "best.yaml", "--timesteps", 100,
             "--eval-episodes", 1, "--out", tmp_path, "--name", "best")  # fmt: skip
     trained = yaml.safe_load((tmp_path / "best" / "config.yaml").read_text())["hyperparams"]

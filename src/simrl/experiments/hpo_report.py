@@ -34,9 +34,8 @@ def is_study(folder: Path) -> bool:
 
 def train_command(study: StudyResults, folder: Path) -> str:
     """The ``simrl train`` line that trains the best trial's settings (best.yaml)."""
-    return shlex.join(
-        ["simrl", "train", study.algo, study.env_id, "--hyperparams", str(Path(folder).resolve() / "best.yaml")]
-    )
+    best = str(Path(folder).resolve() / "best.yaml")
+    return shlex.join(["simrl", "train", study.algo, study.env_id, "--hyperparams", best, *study.demonstration_args])
 
 
 def write_study_report(folder: Path) -> Path:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import math
+import shlex
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -75,6 +76,12 @@ class StudyResults:
     """An imitation study's ``--demos`` (resolved path), ``--expert`` and ``--demo-episodes``; else None."""
     expert: str | None = None
     demo_episodes: int | None = None
+
+    @property
+    def demonstration_args(self) -> list[str]:
+        """The ``simrl train`` options giving an imitation study's demonstrations (none for other learners)."""
+        given = (("--demos", self.demos), ("--expert", self.expert), ("--demo-episodes", self.demo_episodes))
+        return [part for option, value in given if value is not None for part in (option, str(value))]
 
     @property
     def user_fixed(self) -> dict[str, Any]:
@@ -198,10 +205,11 @@ def write_tables(folder: Path, results: StudyResults) -> list[Path]:
         )
     write_text(written[1], buf.getvalue())
     if results.best_number is not None:
+        train = ["simrl", "train", results.algo, results.env_id, "--hyperparams", "best.yaml"]
         head = (
             f"# simrl tune: best of study {results.study} (trial {results.best_number}, "
             f"{results.score} {results.best_value:.3f} over {results.seeds_per_trial} seed(s)).\n"
-            f"# simrl train {results.algo} {results.env_id} --hyperparams best.yaml\n"
+            f"# {shlex.join([*train, *results.demonstration_args])}\n"
         )
         body = yaml.safe_dump({results.env_id: results.best_hyperparams}, sort_keys=False, default_flow_style=None)
         written.append(folder / "best.yaml")
