@@ -188,6 +188,30 @@ def test_step_shapes_mean_and_generator():
         m.step(obs, act, members, sample=True, generator=None)
 
 
+def test_step_follows_a_refit_and_a_loaded_state():
+    """step() keeps its folded layers between calls: a fit (new weights and statistics) or a loaded state must
+    reach it, as it reaches predict()."""
+    rng = np.random.default_rng(14)
+    m = model(2, 1, FAST)
+    m.fit(*linear_system(300, rng), rng=rng)
+    obs, act = torch.randn(5, 7, 2), torch.randn(5, 7, 1)
+    members = torch.tensor(m.elites[:1]).repeat(5)
+
+    def step() -> torch.Tensor:
+        with torch.no_grad():  # as planners call it: the folded layers are kept
+            return m.step(obs, act, members, sample=False, generator=None)[0]
+
+    before = step()
+    shifted = [a + 3.0 if i in (0, 2) else a for i, a in enumerate(linear_system(300, rng))]  # other statistics
+    m.fit(*shifted, rng=rng)
+    after = step()
+    assert not torch.equal(before, after)
+    torch.testing.assert_close(after, obs + m.predict(obs, act, members)[0])
+    other = model(2, 1, FAST, seed=8)
+    m.load_state(other.state())
+    torch.testing.assert_close(step(), obs + other.predict(obs, act, members)[0])
+
+
 # ------------------------------------------------------------------------------------------ determinism, state
 
 
