@@ -59,8 +59,20 @@ def test_a_dagger_study_collects_from_and_queries_its_expert(sac_run, tmp_path):
     assert results["trials"][0]["state"] == "complete"
 
 
-def test_an_imitation_study_without_demonstrations_is_one_line(cli, tmp_path):
-    r = cli("tune", "bc", ENV, "--out", tmp_path / "out", "--trials", 1)
-    assert r.code == 2 and r.err.startswith("simrl: error:") and len(r.err.strip().splitlines()) == 1
-    assert "--demos" in r.err
+@pytest.mark.parametrize(
+    ("algo", "env", "args", "message"),
+    [
+        ("bc", ENV, [], "needs demonstrations"),  # none at all
+        ("bc", ENV, ["--demos", "missing.npz"], "do not exist"),
+        ("bc", "simrl/CartPole-v0", ["--demos", "DEMOS"], "are of simrl/Pendulum-v0, not simrl/CartPole-v0"),
+        ("bc", ENV, ["--demos", "DEMOS", "--demo-episodes", "50"], "holds 2 episodes"),
+        ("dagger", ENV, ["--demos", "DEMOS"], "needs --expert"),
+        ("sac", ENV, ["--demos", "DEMOS"], "are for imitation learners"),
+    ],
+)
+def test_bad_demonstrations_are_one_line_before_the_study_exists(cli, demos, tmp_path, algo, env, args, message):
+    given = [demos if a == "DEMOS" else a for a in args]
+    r = cli("tune", algo, env, "--out", tmp_path / "out", "--trials", 1, *given)
+    assert r.code == 2 and r.err.startswith("simrl: error:") and len(r.err.strip().splitlines()) == 1, r.err
+    assert message in r.err
     assert not (tmp_path / "out").exists()

@@ -264,7 +264,19 @@ def prepare(settings: StudySettings) -> Plan:
     for name, param in space.items():
         for value in param.extremes():
             _check_values(plan, {**first, name: value}, f"search parameter '{name}' = {value}")
+    if settings.demos is not None or settings.expert is not None:
+        _check_demonstrations(plan.config(first, settings.seed))
     return plan
+
+
+def _check_demonstrations(config: TrainConfig) -> None:
+    """An imitation study's demonstrations (or its expert's, collected as a trial collects them) read and checked
+    against the env as a run checks them, by building a trial's trainer: before the study folder exists."""
+    from simrl.experiments.imitating import collect_expert_demos
+    from simrl.experiments.training import build_trainer
+
+    with tempfile.TemporaryDirectory() as scratch:
+        build_trainer(collect_expert_demos(config, Path(scratch))).close()
 
 
 def _check_values(plan: Plan, values: dict[str, Any], what: str) -> None:
