@@ -141,17 +141,26 @@ def _plan_cost(settings: dict[str, Any], repeats: int) -> dict[str, float]:
     return {"plan_s": plan, "forward_s": forward, "overhead": plan / forward - 1}
 
 
-def part_b(repeats: int) -> dict[str, Any]:
+def _pendulum_preset() -> dict[str, Any]:
+    """The pendulum's MPC preset, without its budget."""
     from simrl.experiments.hyperparams import preset_path, read_yaml, zoo_blocks
 
     preset = zoo_blocks(read_yaml(preset_path("mpc"), "preset"), PENDULUM, "configs/mpc.yaml")
-    preset = {k: v for k, v in preset.items() if k != "n_timesteps"}
-    mbrl_lib = {**preset, "planner": "cem", "population": 100, "elites": 10, "horizon": 25, "iterations": 5,
-                "propagation": "ts", "particles": 20}  # fmt: skip
+    return {k: v for k, v in preset.items() if k != "n_timesteps"}
+
+
+def _mbrl_lib_settings(hidden: list[int]) -> dict[str, Any]:
+    """The pendulum preset at the issue's mbrl-lib settings (CEM 100 x 5, horizon 25, 20 particles), hidden wide."""
+    preset = _pendulum_preset()
+    return {**preset, "planner": "cem", "population": 100, "elites": 10, "horizon": 25, "iterations": 5,
+            "propagation": "ts", "particles": 20, "model": {**preset["model"], "hidden": hidden}}  # fmt: skip
+
+
+def part_b(repeats: int) -> dict[str, Any]:
     cases = {
-        "pendulum preset": preset,
-        "mbrl-lib's settings, 32x32 members": {**mbrl_lib, "model": {**preset["model"], "hidden": [32, 32]}},
-        "mbrl-lib's settings, 200x200x200 members": {**mbrl_lib, "model": {**preset["model"], "hidden": [200] * 3}},
+        "pendulum preset": _pendulum_preset(),
+        "mbrl-lib's settings, 32x32 members": _mbrl_lib_settings([32, 32]),
+        "mbrl-lib's settings, 200x200x200 members": _mbrl_lib_settings([200] * 3),
     }
     out = {}
     for name, settings in cases.items():
@@ -172,14 +181,9 @@ MBRL_LIB_SIZES = {"200x200x200": (200, 3), "32x32": (32, 2)}  # mbrl-lib's hid_s
 def part_b_side_by_side(python: str, cycles: int, repeats: int) -> dict[str, Any]:
     import subprocess
 
-    from simrl.experiments.hyperparams import preset_path, read_yaml, zoo_blocks
-
-    preset = zoo_blocks(read_yaml(preset_path("mpc"), "preset"), PENDULUM, "configs/mpc.yaml")
-    mbrl_lib = {k: v for k, v in preset.items() if k != "n_timesteps"}
-    mbrl_lib.update(planner="cem", population=100, elites=10, horizon=25, iterations=5, propagation="ts", particles=20)
     out: dict[str, Any] = {}
     for size, (hid, layers) in MBRL_LIB_SIZES.items():
-        settings = {**mbrl_lib, "model": {**preset["model"], "hidden": [hid] * layers}}
+        settings = _mbrl_lib_settings([hid] * layers)
         theirs, ours = [], []
         for _ in range(cycles):
             command = [python, str(ROOT / "bench" / "mbrl_lib_plan.py"), "--hid", str(hid), "--layers", str(layers),

@@ -116,19 +116,13 @@ def start(config: TrainConfig, *, out: str | Path = "runs", name: str | None = N
     """Create the run folder of ``config`` and return the :class:`Run` (call ``run.train()``); an imitation
     run's ``expert`` demonstrations are collected first and kept in the folder as demos.npz."""
     from simrl.errors import ConfigError
-    from simrl.experiments.training import start as start_run
+    from simrl.experiments.imitating import start as start_run
 
     if name is not None and (
         not name or "/" in name or name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name)
     ):
         raise ConfigError(f"--name {name!r} is not a folder name", "no '/', no control characters")
-    import tempfile
-
-    from simrl.experiments.imitating import collect_expert_demos
-
-    with tempfile.TemporaryDirectory(prefix="simrl-demos-") as scratch:  # the run copies them into its folder
-        config = collect_expert_demos(config, Path(scratch))
-        return start_run(config, Path(out), name, command or f"simrl.api.start({config.algo!r}, {config.env_id!r})")
+    return start_run(config, Path(out), name, command or f"simrl.api.start({config.algo!r}, {config.env_id!r})")
 
 
 def train(

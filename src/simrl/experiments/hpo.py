@@ -38,7 +38,6 @@ import math
 import os
 import random
 import socket
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -272,11 +271,11 @@ def prepare(settings: StudySettings) -> Plan:
 def _check_demonstrations(config: TrainConfig) -> None:
     """An imitation study's demonstrations (or its expert's, collected as a trial collects them) read and checked
     against the env as a run checks them, by building a trial's trainer: before the study folder exists."""
-    from simrl.experiments.imitating import collect_expert_demos
+    from simrl.experiments.imitating import with_expert_demos
     from simrl.experiments.training import build_trainer
 
-    with tempfile.TemporaryDirectory() as scratch:
-        build_trainer(collect_expert_demos(config, Path(scratch))).close()
+    with with_expert_demos(config) as given:
+        build_trainer(given).close()
 
 
 def _check_values(plan: Plan, values: dict[str, Any], what: str) -> None:
@@ -545,8 +544,7 @@ def objective(plan: Plan, log: Callable[[str], None] = print) -> Callable[[Any],
     import optuna
 
     from simrl.evaluation.stats import iqm
-    from simrl.experiments.imitating import collect_expert_demos
-    from simrl.experiments.training import start
+    from simrl.experiments.imitating import start
 
     s = plan.settings
 
@@ -597,9 +595,7 @@ def objective(plan: Plan, log: Callable[[str], None] = print) -> Callable[[Any],
                     return False
                 return True
 
-            with tempfile.TemporaryDirectory() as scratch:  # an --expert's demonstrations, as simrl train collects them
-                config = collect_expert_demos(config, Path(scratch))
-                run = start(config, folder, f"s{config.seed}", f"simrl tune: trial {trial.number}, seed {config.seed}")
+            run = start(config, folder, f"s{config.seed}", f"simrl tune: trial {trial.number}, seed {config.seed}")
             trial.set_user_attr("runs", [str(Path("trials") / str(trial.number) / f"s{x}") for x in seeds[: j + 1]])
             summary = run.train(report)
             if pruned:

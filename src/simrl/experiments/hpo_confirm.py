@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import json
 import math
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,9 +186,9 @@ def train_runs(plan: ConfirmPlan, log: Callable[[str], None] = print) -> int:
 
     Seeds go in turn, tuned then default for each, so a confirmation cut short holds balanced groups.
     """
-    from simrl.experiments.imitating import collect_expert_demos
+    from simrl.experiments.imitating import start
     from simrl.experiments.runfolder import RunFolder
-    from simrl.experiments.training import resume, start
+    from simrl.experiments.training import resume
 
     trained = 0
     for i, seed in enumerate(plan.seeds):
@@ -205,9 +204,7 @@ def train_runs(plan: ConfirmPlan, log: Callable[[str], None] = print) -> int:
                 run = resume(path)
                 how = "resumed"
             else:
-                with tempfile.TemporaryDirectory() as scratch:  # an --expert's demonstrations, as the study's
-                    given = collect_expert_demos(config, Path(scratch))
-                    run = start(given, path.parent, path.name, f"simrl confirm: {group}, seed {seed}")
+                run = start(config, path.parent, path.name, f"simrl confirm: {group}, seed {seed}")
                 how = "trained"
             summary = run.train()
             if summary.final_mean is None or not math.isfinite(summary.final_mean):

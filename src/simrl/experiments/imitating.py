@@ -1,18 +1,22 @@
 """An imitation run's demonstrations from ``--expert``: checked against the run's env, then collected.
 
-``simrl.api.start`` calls :func:`collect_expert_demos` before the run folder exists: the expert (a run
-folder or a policy file of any kind) must act in the run's action space and observe its observation
-shape; its ``demo_episodes`` deterministic episodes (10 by default) are then recorded in the run's env
-(its parameters and env kwargs) from ``simrl collect``'s seed, so they are the episodes ``simrl collect
-EXPERT --episodes N`` records there. The run copies them into its folder as demos.npz. A learner that
-queries its expert while it trains (``dagger``) also gets the expert's policy file (a run folder's best
-one), which the run copies into its folder, and starts from ``--demos`` instead when given. Apart from the
-kind (``imitation_kind.py``) because it resolves targets, which the kind registry must not import.
+:func:`start`, what ``simrl train``, ``tune`` and ``confirm`` create runs with, collects them before the run
+folder exists: the expert (a run folder or a policy file of any kind) must act in the run's action space and
+observe its observation shape; its ``demo_episodes`` deterministic episodes (10 by default) are then recorded
+in the run's env (its parameters and env kwargs) from ``simrl collect``'s seed, so they are the episodes
+``simrl collect EXPERT --episodes N`` records there. The run copies them into its folder as demos.npz. A
+learner that queries its expert while it trains (``dagger``) also gets the expert's policy file (a run
+folder's best one), which the run copies into its folder, and starts from ``--demos`` instead when given.
+Apart from the kind (``imitation_kind.py``) because it resolves targets, which the kind registry must not
+import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,26 @@ from simrl.experiments.config import TrainConfig
 EXPERT_EPISODES = 10
 """Episodes collected from ``--expert`` when ``--demo-episodes`` is not given."""
 DEMOS = "demos.npz"
+
+
+def start(config: TrainConfig, out: Path, name: str | None, command: str) -> Any:
+    """``experiments.training.start`` (a new run folder, its Run returned) after collecting ``config``'s expert's
+    demonstrations, which the run keeps in its folder as demos.npz."""
+    from simrl.experiments.training import start as start_run
+
+    with with_expert_demos(config) as given:
+        return start_run(given, out, name, command)
+
+
+@contextlib.contextmanager
+def with_expert_demos(config: TrainConfig) -> Iterator[TrainConfig]:
+    """``config`` with its expert's demonstrations collected (:func:`collect_expert_demos`) into a temporary
+    folder that lasts as long as the block (a run copies them into its own); without an expert, ``config``."""
+    if config.expert is None:
+        yield config
+        return
+    with tempfile.TemporaryDirectory(prefix="simrl-demos-") as scratch:
+        yield collect_expert_demos(config, Path(scratch))
 
 
 def collect_expert_demos(config: TrainConfig, scratch: Path) -> TrainConfig:
