@@ -440,7 +440,9 @@ def _write_report(run_dir: Path, *, video: bool, device: str = "cpu") -> None:
 
 @app.command()
 def compare(
-    run_dirs: Annotated[list[Path], typer.Argument(help="Run folders.")],
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="Run folders, or sweep folders (their runs, grouped by what the sweep varies).")
+    ],
     group_by: Annotated[
         list[str] | None, typer.Option(help="Config key to group by (repeatable; dotted: hyperparams.gamma).")
     ] = None,
@@ -455,12 +457,14 @@ def compare(
 
     from simrl.experiments import config as cfg
     from simrl.experiments.reporting import compare as make_compare
+    from simrl.experiments.sweep import expand as expand_sweeps
     from simrl.utils.device import check_device
 
     axes = cfg.parse_grid(grid) if grid else None
     cfg.check_out_dir(out, "--out")
     check_device(device)
-    r = make_compare(run_dirs, group_by=group_by, out=out, grid=axes, device=device)
+    run_dirs, swept = expand_sweeps(run_dirs)
+    r = make_compare(run_dirs, group_by=group_by or swept or None, out=out, grid=axes, device=device)
     t = Table(title="final evaluation return per group (one score per run)")
     for col in ("group", "runs", "IQM [95% CI]", "mean", "median"):
         t.add_column(col, justify="left" if col == "group" else "right")
@@ -731,6 +735,191 @@ def mbrl(
         ci = f"[{g.iqm_ci[0]:.1f}, {g.iqm_ci[1]:.1f}]" if g.iqm_ci else "(one run: no CI)"
         c.print(f"  {g.group:11s} final IQM {g.iqm:.1f} {ci}", markup=False)
     c.print(f"wrote {result.html}", markup=False)
+
+
+_SWEEP_GRID_HELP = (
+    "KEY=V1,V2 (repeatable; every combination is a run): a hyper-parameter as --set takes it "
+    "(model.hidden=[64,64],[128,128]), env_param.NAME for a simulator parameter, env_kwarg.NAME for an env argument."
+)
+
+
+@app.command()
+def sweep(
+    algo: Annotated[str | None, typer.Argument(help="The algorithm of every run (as 'simrl train').")] = None,
+    env_id: Annotated[str | None, typer.Argument(help="The env of every run.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="The sweep folder (required; the same again continues the sweep there).")
+    ] = None,
+    seeds: Annotated[str, typer.Option(help="Seeds of every setting: 0-4, 0,3,7 or 0-2,10.")] = "0",
+    grid: Annotated[list[str] | None, typer.Option(help=_SWEEP_GRID_HELP)] = None,
+    runs: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file listing runs ('runs:' of mappings: algo, env, seeds, timesteps, hyperparams, "
+            "env_params, env_kwargs, eval_freq, eval_episodes, name); --seeds and --grid multiply each."
+        ),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: the CPU cores).")] = None,
+    ray: Annotated[
+        str | None, typer.Option(help="Run on a Ray cluster: 'auto' (the one this machine belongs to) or its address.")
+    ] = None,
+    retries: Annotated[int, typer.Option(help="Times a failed run is tried again (from its newest checkpoint).")] = 2,
+    timesteps: Annotated[
+        int | None, typer.Option(help="Total environment steps per run (default: the preset's).")
+    ] = None,
+    n_envs: Annotated[int | None, typer.Option(help="Parallel training envs per run (default: the preset's).")] = None,
+    hyperparams: Annotated[
+        Path | None, typer.Option(help="YAML file of hyper-parameters (zoo layout or flat).")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Hyper-parameter override KEY=VALUE for every run (repeatable).")
+    ] = None,
+    env_param: ParamOpt = None,
+    env_kwarg: KwargOpt = None,
+    checkpoints: Annotated[str, typer.Option(help="Checkpoint percentages.")] = "25,50,100",
+    eval_freq: Annotated[
+        int | None, typer.Option(help="Evaluate every N timesteps (default: 1/20 of the run).")
+    ] = None,
+    eval_episodes: Annotated[int, typer.Option(help="Episodes per evaluation.")] = 10,
+    device: Annotated[str, typer.Option(help="Torch device: auto, cpu, cuda.")] = "auto",
+    demos: Annotated[Path | None, typer.Option(help="Imitation learners: the demonstrations of every run.")] = None,
+    expert: Annotated[Path | None, typer.Option(help="Imitation learners: the expert of every run.")] = None,
+    demo_episodes: Annotated[
+        int | None, typer.Option(help="Imitation learners: episodes of the demonstrations.")
+    ] = None,
+) -> None:
+    """Many runs from one command: seeds, grids or a YAML list, each an ordinary run folder in one sweep folder.
+
+    'simrl sweep sac simrl/Pendulum-v0 --seeds 0-4 --grid learning_rate=1e-3,3e-4 --out sweeps/lr' trains 10 runs
+    on as many worker processes as there are cores (--workers N), or on a Ray cluster (--ray auto). Every run is
+    checked before anything starts. The same command again (or 'simrl sweep --out FOLDER' alone) continues the
+    sweep: finished runs are kept, interrupted ones resumed from their newest checkpoint, failed ones tried again.
+    A failing run is tried --retries more times and never stops the others. 'simrl compare FOLDER' compares the
+    settings, grouped by what the sweep varies.
+    """
+    import os
+
+    from simrl.experiments import config as cfg
+    from simrl.experiments import sweep as sw
+    from simrl.experiments.executor import ExecutorSettings
+
+    if out is None:
+        raise SimrlError("simrl sweep needs --out FOLDER, the sweep folder", "e.g. --out sweeps/lr")
+    settings = ExecutorSettings(
+        workers=workers if workers is not None else os.cpu_count() or 1, ray=ray, retries=retries
+    )
+    settings.check()
+    asked = algo is not None or env_id is not None or runs is not None
+    if not asked:
+        plan_ = sw.open_sweep(out)  # continue the sweep stored there
+    else:
+        if runs is not None and (algo is not None or env_id is not None):
+            raise SimrlError("give ALGO ENV_ID or --runs FILE, not both", "the file names each run's algo and env")
+        if runs is None and (algo is None or env_id is None):
+            raise SimrlError("simrl sweep needs ALGO ENV_ID (or --runs FILE)", "e.g. simrl sweep sac simrl/Pendulum-v0")
+        cfg.check_out_dir(out, "--out")
+        base = dict(
+            timesteps=timesteps,
+            n_envs=n_envs,
+            hyperparams_file=hyperparams,
+            sets=set_ or [],
+            env_params=cfg.parse_env_params(env_param or []),
+            env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
+            checkpoints=cfg.parse_checkpoints(checkpoints),
+            eval_freq=eval_freq,
+            eval_episodes=eval_episodes,
+            device=device,
+            demos=demos,
+            expert=expert,
+            demo_episodes=demo_episodes,
+        )
+        if algo is not None:
+            base.update(algo=algo, env_id=env_id)
+        entries = sw.read_runs_file(runs) if runs is not None else None
+        planned, group_by = sw.plan(
+            base, seeds=sw.parse_seeds(seeds), grid=sw.parse_grid(grid or []), runs_file=entries
+        )
+        plan_ = sw.prepare(out, planned, group_by, _command_line())
+    _run_sweep(plan_, settings)
+
+
+def _run_sweep(plan_, settings) -> None:
+    from rich.live import Live
+    from rich.table import Table
+
+    from simrl.experiments import sweep as sw
+
+    c = _console(stderr=True)
+    where = f"Ray ({settings.ray})" if settings.ray else f"{min(settings.workers, len(plan_.runs))} local workers"
+    c.print(f"sweep {plan_.folder}: {len(plan_.runs)} runs on {where}", markup=False)
+
+    def view(state) -> Table:
+        n = state.counts()
+        t = Table(
+            title=f"{n['done']} done, {n['running']} running, {n['pending']} pending, {n['failed']} failed "
+            f"of {len(plan_.runs)}   {time.monotonic() - state.started:.0f} s",
+            title_justify="left",
+        )
+        for col in ("run", "step", "attempt"):
+            t.add_column(col, justify="left" if col == "run" else "right")
+        for name, status in state.status.items():
+            if status == "running":
+                step, total = state.steps.get(name, (0, 0))
+                t.add_row(name, f"{step:,} / {total:,}" if total else "starting", str(state.attempts.get(name, 1)))
+        return t
+
+    live = Live(console=c, refresh_per_second=2, transient=True) if c.is_terminal else None
+
+    def on_change(state, name, what) -> None:
+        if what == "start":  # queued; "running" follows when its worker starts it
+            return
+        if live is None or what in ("done", "failed", "retry"):
+            error = f": {state.errors.get(name)}" if what in ("failed", "retry") else ""
+            mean = state.results.get(name, {}).get("final_mean")
+            tail = f" (final evaluation {mean:.1f})" if what == "done" and mean is not None else ""
+            c.print(f"{what:7s} {name} attempt {state.attempts.get(name, 1)}{tail}{error}", markup=False)
+        if live is not None:
+            live.update(view(state))
+
+    import time
+
+    with live or contextlib.nullcontext():
+        state = sw.execute(plan_, settings, on_change=on_change, poll=lambda s: live and live.update(view(s)))
+    _print_sweep_summary(plan_, state)
+
+
+def _print_sweep_summary(plan_, state) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"sweep {plan_.folder}")
+    for col in ("run", "status", "attempts", "timesteps", "final eval", "wall s"):
+        t.add_column(col, justify="left" if col in ("run", "status") else "right")
+    for r in plan_.runs:
+        res = state.results.get(r.name, {})
+        mean, wall = res.get("final_mean"), res.get("wall_time_s")
+        t.add_row(
+            r.name,
+            state.status.get(r.name, "pending"),
+            str(state.attempts.get(r.name, 0)),
+            f"{res.get('timesteps') or 0:,}",
+            f"{mean:.1f}" if mean is not None else "",
+            f"{wall:.0f}" if wall is not None else "",
+        )
+    c = _console()
+    c.print(t)
+    n = state.counts()
+    c.print(
+        f"{n['done']} of {len(plan_.runs)} runs done; compare them with: simrl compare {shlex.quote(str(plan_.folder))}"
+    )
+    if n["failed"] or n["pending"]:
+        failed = [name for name, s in state.status.items() if s != "done"]
+        print(
+            f"simrl: {len(failed)} of {len(plan_.runs)} runs did not finish ({', '.join(failed[:5])}"
+            f"{', ...' if len(failed) > 5 else ''}; errors in {plan_.folder / 'status.json'}; "
+            f"the same command again retries them)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
 
 
 @app.command()

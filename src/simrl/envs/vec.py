@@ -18,10 +18,22 @@ if TYPE_CHECKING:
 
 
 def env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    """The registered spec of ``env_id``, or an EnvError listing what exists."""
+    """The registered spec of ``env_id``, or an EnvError listing what exists.
+
+    ``module:EnvId`` imports ``module`` first (Gymnasium's ``make`` convention), so an env a user's own package
+    registers works in every process, a sweep's workers and a Ray cluster's included.
+    """
     # No import of simrl.envs for the ids: Python runs its __init__ (which registers them) before this submodule.
+    module, sep, name = env_id.rpartition(":")
+    if sep:
+        import importlib
+
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise EnvError(f"environment '{env_id}': cannot import module '{module}' ({e})") from None
     try:
-        return gym.spec(env_id)
+        return gym.spec(name if sep else env_id)
     except gym.error.Error:
         # Gymnasium's own message is multi-line; ours names the fix.
         simrl_ids = sorted(k for k in gym.registry if k.startswith("simrl/"))
