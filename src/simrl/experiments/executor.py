@@ -6,6 +6,7 @@ resumes from the folder's newest checkpoint when it is run again, so a retry (af
 killed by the kernel, or a Ray node lost mid-task) loses at most the steps since that checkpoint and ends
 bit-identical to a run that never stopped.
 
+- One worker: the tasks one after another in this process (no worker to start).
 - Local (default): a ``concurrent.futures`` pool of ``workers`` spawned processes, one torch thread each.
   Each worker asks the kernel to kill it when the process that started it dies (Linux ``PR_SET_PDEATHSIG``),
   so killing the head never leaves a worker training a run folder behind it.
@@ -64,7 +65,8 @@ def connect_ray(address: str) -> None:
     except (ConnectionError, RuntimeError, ValueError) as e:
         first = (str(e).strip().splitlines() or [""])[0]
         raise ConfigError(
-            f"--ray {address}: no Ray cluster to join ({first})", "start one with 'ray start --head'; the README shows a cluster of several machines"
+            f"--ray {address}: no Ray cluster to join ({first})",
+            "start one with 'ray start --head'; the README shows a cluster of several machines",
         ) from None
 
 
@@ -121,9 +123,53 @@ def run_tasks(
     """
     if not tasks:
         return {}
-    runner = _run_ray if settings.ray is not None else _run_local
+    runner = _run_ray if settings.ray is not None else _run_local if settings.workers > 1 else _run_inline
     outcomes = runner(fn, dict(tasks), settings, event or (lambda *a: None), poll or (lambda: None))
     return {key: outcomes[key] for key in tasks}
+
+
+def _run_inline(
+    fn: Callable[..., Any],
+    tasks: dict[Hashable, tuple[Any, ...]],
+    settings: ExecutorSettings,
+    event: Event,
+    poll: Callable[[], None],
+) -> dict[Hashable, Outcome]:
+    """One worker: the tasks in this process, one after another (no process to start, nothing to import)."""
+    import threading
+
+    outcomes: dict[Hashable, Outcome] = {}
+    stop = threading.Event()
+
+    def polling() -> None:  # the live view while a task holds this thread
+        while not stop.wait(POLL_S):
+            poll()
+
+    watcher = threading.Thread(target=polling, daemon=True)
+    watcher.start()
+    try:
+        for key, args in tasks.items():
+            attempt = 0
+            while key not in outcomes:
+                attempt += 1
+                event("start", key, attempt, None)
+                try:
+                    value = fn(*args)
+                except Exception as e:
+                    text = _describe(e)
+                    if attempt > settings.retries:
+                        outcomes[key] = Outcome(key, False, None, text, attempt)
+                        event("failed", key, attempt, text)
+                    else:
+                        event("retry", key, attempt, text)
+                    continue
+                outcomes[key] = Outcome(key, True, value, None, attempt)
+                event("done", key, attempt, None)
+    finally:
+        stop.set()
+        watcher.join()
+    poll()
+    return outcomes
 
 
 def _run_local(
