@@ -32,6 +32,26 @@ KwargOpt = Annotated[
 ]
 
 
+WorkersOpt = Annotated[int | None, typer.Option(help="Local worker processes (default: the CPU cores).")]
+RayOpt = Annotated[
+    str | None, typer.Option(help="Run on a Ray cluster: 'auto' (the one this machine belongs to) or its address.")
+]
+RetriesOpt = Annotated[int, typer.Option(help="Times a failed run is tried again (from its newest checkpoint).")]
+
+
+def _executor(workers: int | None, ray: str | None, retries: int):
+    """Where a command's runs train (``simrl sweep``, ``bayessim``): checked, a Ray cluster joined."""
+    import os
+
+    from simrl.experiments.executor import ExecutorSettings
+
+    settings = ExecutorSettings(
+        workers=workers if workers is not None else os.cpu_count() or 1, ray=ray, retries=retries
+    )
+    settings.check()
+    return settings
+
+
 @app.callback()
 def _options(
     torch_threads: Annotated[
@@ -530,6 +550,11 @@ def tune(
     demos: Annotated[Path | None, typer.Option(help="bc, dagger, seeded-sac: as 'simrl train --demos'.")] = None,
     expert: Annotated[Path | None, typer.Option(help="bc, dagger, seeded-sac: as 'simrl train --expert'.")] = None,
     demo_episodes: Annotated[int | None, typer.Option(help="As 'simrl train --demo-episodes'.")] = None,
+    workers: Annotated[
+        int, typer.Option(help="Workers of the study: trials trained at once (local processes, or on --ray).")
+    ] = 1,
+    ray: RayOpt = None,
+    retries: RetriesOpt = 2,
 ) -> None:
     """Search ALGO's hyper-parameters on ENV_ID with Optuna; each trial's seeds are ordinary run folders.
 
@@ -546,6 +571,7 @@ def tune(
     cfg.check_out_dir(out, "--out")
     if confirm_ < 0:
         raise SimrlError(f"--confirm must be at least 0, got {confirm_}")
+    executor = _executor(workers, ray, retries)
     folder_name = name or f"tune-{algo.lower()}-{env_id.replace('/', '-')}"
     if not folder_name or "/" in folder_name or folder_name in (".", ".."):
         raise SimrlError(f"--name {folder_name!r} is not a folder name")
@@ -608,7 +634,19 @@ def tune(
             best = f"; its best (trial {source.best_number}) is tried first" if enqueued else ""
             c.print(f"warm start from {source.name}: {len(added)} of its trials added{best}", markup=False)
 
-    study = hpo.run_study(plan, log=lambda line: c.print(line, markup=False), after_trial=write, on_open=seed)
+    if executor.workers == 1 and executor.ray is None:
+        study = hpo.run_study(plan, log=lambda line: c.print(line, markup=False), after_trial=write, on_open=seed)
+    else:  # N workers of one study (run_study's rule ends it at exactly --trials), as N 'simrl tune' would be
+        from simrl.experiments.executor import run_tasks
+
+        hpo.open_study(plan, on_open=seed)
+        where = f"Ray ({executor.ray})" if executor.ray else "local processes"
+        c.print(f"{executor.workers} workers of the study on {where}", markup=False)
+        outcomes = run_tasks(hpo.study_worker, {i: (plan, i) for i in range(executor.workers)}, executor)
+        for i, o in outcomes.items():
+            if not o.ok:
+                c.print(f"worker {i} failed after {o.attempts} attempts: {o.error}", markup=False)
+        study = hpo.open_study(plan)
     summary = results.collect(plan, study)
     written = results.write_tables(plan.settings.folder, summary)
     plots = results.write_plots(plan.settings.folder, study)
@@ -759,11 +797,9 @@ def sweep(
             "env_params, env_kwargs, eval_freq, eval_episodes, name); --seeds and --grid multiply each."
         ),
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: the CPU cores).")] = None,
-    ray: Annotated[
-        str | None, typer.Option(help="Run on a Ray cluster: 'auto' (the one this machine belongs to) or its address.")
-    ] = None,
-    retries: Annotated[int, typer.Option(help="Times a failed run is tried again (from its newest checkpoint).")] = 2,
+    workers: WorkersOpt = None,
+    ray: RayOpt = None,
+    retries: RetriesOpt = 2,
     timesteps: Annotated[
         int | None, typer.Option(help="Total environment steps per run (default: the preset's).")
     ] = None,
@@ -797,18 +833,12 @@ def sweep(
     A failing run is tried --retries more times and never stops the others. 'simrl compare FOLDER' compares the
     settings, grouped by what the sweep varies.
     """
-    import os
-
     from simrl.experiments import config as cfg
     from simrl.experiments import sweep as sw
-    from simrl.experiments.executor import ExecutorSettings
 
     if out is None:
         raise SimrlError("simrl sweep needs --out FOLDER, the sweep folder", "e.g. --out sweeps/lr")
-    settings = ExecutorSettings(
-        workers=workers if workers is not None else os.cpu_count() or 1, ray=ray, retries=retries
-    )
-    settings.check()
+    settings = _executor(workers, ray, retries)
     asked = algo is not None or env_id is not None or runs is not None
     if not asked:
         plan_ = sw.open_sweep(out)  # continue the sweep stored there
@@ -1046,12 +1076,16 @@ def bayessim(
     collect: Annotated[Path | None, typer.Option(help="Collect data with this run's policy (default: random).")] = None,
     posterior: Annotated[Path | None, typer.Option(help="Reuse a saved posterior folder instead of fitting.")] = None,
     out: Annotated[Path, typer.Option(help="Parent folder.")] = Path("runs"),
+    workers: WorkersOpt = None,
+    ray: RayOpt = None,
+    retries: RetriesOpt = 2,
 ) -> None:
     """BayesSim: infer the pendulum's mass and length, train PPO on posterior vs uniform randomization, compare.
 
     Observes a "real" pendulum, fits a mixture density network posterior over its parameters from simulations,
     trains PPO on posterior and on uniform randomization (same budget and seeds) and evaluates both on the real
     system, on named test systems and over the prior box. Writes runs/bayessim-<time>/ with report.html.
+    The policies train on --workers local processes or on a Ray cluster (--ray), as 'simrl sweep' runs.
     """
     from simrl.experiments import bayessim as bs
     from simrl.experiments import config as cfg
@@ -1078,7 +1112,8 @@ def bayessim(
     )
     truth = {k: v for k, v in cfg.parse_env_params(true_param or []).items()}
     c = _console()
-    result = bs.run(p, truth=truth, out=out, collect=collect, posterior_dir=posterior, log=c.print)
+    executor = _executor(workers, ray, retries)
+    result = bs.run(p, truth=truth, out=out, collect=collect, posterior_dir=posterior, executor=executor, log=c.print)
     _print_bayessim(result, c)
 
 

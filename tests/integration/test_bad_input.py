@@ -390,6 +390,9 @@ def test_an_out_that_is_a_file_or_leads_through_one(cli, sac_run, tmp_path, args
         ["--collect", "{cartpole}"],
         ["--collect", "{missing}"],
         ["--posterior", "{missing}"],
+        ["--workers", "0"],
+        ["--retries", "-1"],
+        ["--ray", " "],
     ],
     ids=lambda a: " ".join(a).replace("{", "").replace("}", ""),
 )

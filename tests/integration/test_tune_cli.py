@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -154,6 +155,8 @@ def test_a_trial_is_never_pruned_at_its_last_evaluation(cli, tmp_path, monkeypat
         ({"gamma": {"type": "float", "low": 0.9, "high": 0.99}}, ["--storage", "mysql://u@h/db"], "unsupported"),
         ({"gamma": {"type": "float", "low": 0.9, "high": 0.99}}, ["--storage", "::nonsense"], "not a database URL"),
         ({"gamma": {"type": "float", "low": 0.9, "high": 0.99}}, ["--sampler", "grid"], "unknown --sampler 'grid'"),
+        ({"gamma": {"type": "float", "low": 0.9, "high": 0.99}}, ["--workers", "0"], "--workers must be at least 1"),
+        ({"gamma": {"type": "float", "low": 0.9, "high": 0.99}}, ["--ray", " "], "--ray needs 'auto' or"),
     ],
 )
 def test_bad_spaces_fixes_and_urls_are_one_line_and_create_nothing(cli, tmp_path, space, args, message):
@@ -163,3 +166,21 @@ def test_bad_spaces_fixes_and_urls_are_one_line_and_create_nothing(cli, tmp_path
     assert r.code == 2
     assert r.err.startswith("simrl: error:") and message in r.err and len(r.err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_two_workers_of_one_study_end_with_exactly_the_trials(tmp_path, capsys):
+    """--workers 2: the executor's two processes work one study, as two 'simrl tune' processes would."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    main(["tune", "ppo", ENV, "--out", str(tmp_path), "--name", "study", *TINY, "--trials", "4",
+          "--pruner", "none", "--workers", "2"])  # fmt: skip
+    assert "2 workers of the study on local processes" in capsys.readouterr().out
+    results = json.loads((tmp_path / "study" / "results.json").read_text())
+    assert sorted(t["number"] for t in results["trials"]) == [0, 1, 2, 3]
+    assert all(t["state"] == "complete" for t in results["trials"])
+    storage = JournalStorage(JournalFileBackend(str(tmp_path / "study" / "study.journal")))
+    trials = optuna.load_study(study_name="study", storage=storage).get_trials(deepcopy=False)
+    pids = {t.user_attrs["worker"]["pid"] for t in trials}
+    assert len(pids) == 2 and os.getpid() not in pids  # both workers trained trials, the command none

@@ -36,6 +36,7 @@ from simrl.experiments.bayessim_summary import (
     write_diagnostics,
     write_summary,
 )
+from simrl.experiments.executor import ExecutorSettings
 from simrl.inference.settings import PRESETS as INFERENCE
 from simrl.inference.settings import InferenceSettings
 
@@ -167,9 +168,15 @@ def run(
     out: Path = Path("runs"),
     collect: Path | None = None,
     posterior_dir: Path | None = None,
+    executor: ExecutorSettings | None = None,
     log: Log = print,
 ) -> BayesSimResult:
-    """The whole pipeline (see the module docstring). Bad input raises before anything is written."""
+    """The whole pipeline (see the module docstring). Bad input raises before anything is written.
+
+    ``executor`` says where the policies train (default: one after another in this process; local worker
+    processes or a Ray cluster as ``simrl sweep`` runs its runs); a policy whose training fails is tried again
+    from its newest checkpoint up to ``executor.retries`` times, then the pipeline stops with a RuntimeError.
+    """
     from simrl.inference.prior import BoxPrior
 
     started = time.monotonic()
@@ -205,11 +212,7 @@ def run(
     log(f"      posterior mean {_fmt(inference.posterior_mean)} (truth {_fmt(true_params)})")
 
     systems = {"Real": dict(true_params), **TEST_SYSTEMS}
-    runs: dict[str, list[Any]] = {m: [] for m in METHODS}
-    for seed in preset.seeds:
-        for method in METHODS:
-            log(f"[3/5] training PPO on {method} randomization, seed {seed} ({preset.timesteps:,} steps)")
-            runs[method].append(_train(preset, prior, method, seed, folder))
+    runs = _train(preset, prior, folder, executor or ExecutorSettings(), log)
     log("[4/5] evaluating both methods on the real and the test systems, and on the robustness grid")
     results, overall, robustness = _evaluate(preset, prior, runs, systems)
     summary = BayesSimSummary(true_params, inference, results, overall, robustness)
@@ -336,41 +339,63 @@ def infer(
     return result
 
 
-def _train(preset: Preset, prior: Any, method: str, seed: int, folder: Path) -> Any:
-    """One PPO run folder under policies/, trained on the method's randomization."""
+def _train(preset: Preset, prior: Any, folder: Path, executor: ExecutorSettings, log: Log) -> dict[str, list[Path]]:
+    """PPO run folders under policies/, one per method and seed, trained on the method's randomization."""
     from simrl.experiments import config as cfg
-    from simrl.experiments.training import start
+    from simrl.experiments.executor import run_tasks
+    from simrl.experiments.sweep import train_run
 
-    kwargs: dict[str, Any] = {}
-    if method == "uniform":
-        kwargs["randomize"] = {
-            n: [float(lo), float(hi)] for n, lo, hi in zip(prior.names, prior.low, prior.high, strict=True)
-        }
-    else:
-        kwargs["param_samples"] = folder / "posterior" / "samples.npz"
-    config = cfg.resolve(
-        "ppo", ENV_ID, timesteps=preset.timesteps, seed=seed, eval_episodes=preset.eval_episodes, **kwargs
+    uniform = {n: [float(lo), float(hi)] for n, lo, hi in zip(prior.names, prior.low, prior.high, strict=True)}
+    tasks: dict[str, tuple[Any, ...]] = {}
+    for seed in preset.seeds:
+        for method in METHODS:
+            if method == "uniform":
+                kwargs: dict[str, Any] = {"randomize": uniform}
+            else:
+                kwargs = {"param_samples": folder / "posterior" / "samples.npz"}
+            config = cfg.resolve(
+                "ppo", ENV_ID, timesteps=preset.timesteps, seed=seed, eval_episodes=preset.eval_episodes, **kwargs
+            )
+            name = f"{method}-s{seed}"
+            tasks[name] = (str(folder / "policies"), name, config.to_dict(), f"simrl bayessim ({method}, seed {seed})")
+    where = f"on Ray ({executor.ray})" if executor.ray else f"on {min(executor.workers, len(tasks))} worker(s)"
+    log(
+        f"[3/5] training PPO on uniform and posterior randomization: {len(tasks)} policies of "
+        f"{preset.timesteps:,} steps {where}"
     )
-    run = start(config, folder / "policies", f"{method}-s{seed}", f"simrl bayessim ({method}, seed {seed})")
-    run.train()
-    return run
+
+    def event(what: str, key: Any, attempt: int, error: str | None) -> None:
+        if what in ("done", "retry", "failed"):
+            log(f"      {key}: {what}" + (f" ({error})" if error else ""))
+
+    outcomes = run_tasks(train_run, tasks, executor, event=event)
+    failed = [f"{k}: {o.error}" for k, o in outcomes.items() if not o.ok]
+    if failed:
+        raise RuntimeError(f"BayesSim: {len(failed)} policies failed to train ({'; '.join(failed)})")
+    return {m: [folder / "policies" / f"{m}-s{seed}" for seed in preset.seeds] for m in METHODS}
+
+
+def _final_policy(run_dir: Path) -> Any:
+    from simrl.experiments.targets import resolve_target
+
+    return resolve_target(run_dir, env_id=ENV_ID, which="final").model
 
 
 def _evaluate(
-    preset: Preset, prior: Any, runs: dict[str, list[Any]], systems: dict[str, dict[str, float]]
+    preset: Preset, prior: Any, runs: dict[str, list[Path]], systems: dict[str, dict[str, float]]
 ) -> tuple[dict[str, SystemResult], Improvement, Robustness]:
-    """Returns per system and method, statistics over seeds, improvement in %, robustness maps."""
+    """Returns per system and method, statistics over seeds, improvement in %, robustness maps (each run's
+    final policy, read from its folder)."""
     from simrl.evaluation.evaluate import evaluate
     from simrl.evaluation.robustness import Axis, evaluate_grid
     from simrl.evaluation.stats import aggregate, probability_of_improvement
 
+    policies = {r: _final_policy(r) for m in METHODS for r in runs[m]}
     per: dict[str, dict[str, Any]] = {}
     for system, params in systems.items():
         per[system] = {}
         for method in METHODS:
-            results = [
-                evaluate(r.trainer.policy(), ENV_ID, preset.eval_episodes, params=params).returns for r in runs[method]
-            ]
+            results = [evaluate(policies[r], ENV_ID, preset.eval_episodes, params=params).returns for r in runs[method]]
             seed_means = np.array([r.mean() for r in results])
             per[system][method] = MethodResult.of(results, seed_means, aggregate(seed_means, rng=0))
 
@@ -391,9 +416,7 @@ def _evaluate(
         for n, lo, hi in zip(prior.names, prior.low, prior.high, strict=True)
     ]
     maps = {
-        m: np.mean(
-            [evaluate_grid(r.trainer.policy(), ENV_ID, axes, preset.eval_episodes).mean for r in runs[m]], axis=0
-        )
+        m: np.mean([evaluate_grid(policies[r], ENV_ID, axes, preset.eval_episodes).mean for r in runs[m]], axis=0)
         for m in METHODS
     }
     return by_system, overall, Robustness({a.name: a.values for a in axes}, maps)

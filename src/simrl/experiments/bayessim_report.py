@@ -10,7 +10,7 @@ import numpy as np
 from simrl.experiments.bayessim_summary import BayesSimSummary, Improvement, MethodResult
 
 
-def write_report(folder: Path, preset: Any, prior: Any, summary: BayesSimSummary, runs: dict[str, list[Any]]) -> Path:
+def write_report(folder: Path, preset: Any, prior: Any, summary: BayesSimSummary, runs: dict[str, list[Path]]) -> Path:
     """plots/*.png and report.html for a finished BayesSim run.
 
     Args:
@@ -18,7 +18,7 @@ def write_report(folder: Path, preset: Any, prior: Any, summary: BayesSimSummary
         preset: the run's :class:`~simrl.experiments.bayessim.Preset`.
         prior: the box prior.
         summary: what the run found.
-        runs: each method's training runs (their run folders' learning curves are plotted).
+        runs: each method's training run folders (their learning curves are plotted).
     """
     from simrl.evaluation import plots
     from simrl.evaluation import report as page
@@ -47,7 +47,7 @@ def write_report(folder: Path, preset: Any, prior: Any, summary: BayesSimSummary
 
     curves = {}
     for method, method_runs in runs.items():
-        data = [load_run(r.dir) for r in method_runs]
+        data = [load_run(r) for r in method_runs]
         t = data[0].timesteps
         per_run = np.stack([d.results.mean(axis=1)[: len(t)] for d in data])
         c = curve_iqm(per_run, rng=0)

@@ -706,6 +706,39 @@ def finished_trials(study: Any) -> int:
     return sum(ADDED not in t.user_attrs for t in done)
 
 
+def open_study(plan: Plan, on_open: Callable[[Any], None] | None = None) -> Any:
+    """Create or continue the study: its folder, storage and space.yaml; ``on_open(study)`` then (a warm start)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    s = plan.settings
+    if s.storage is not None:  # a database that cannot be opened fails before the study folder exists
+        open_storage(s).engine.dispose()
+    s.folder.mkdir(parents=True, exist_ok=True)
+    study = load_study(plan)
+    if not (s.folder / SPACE_FILE).exists():
+        doc = yaml.safe_dump(space_doc(plan.space), sort_keys=False, default_flow_style=None)
+        write_text(s.folder / SPACE_FILE, doc)
+    if on_open is not None:
+        on_open(study)
+    return study
+
+
+def study_worker(plan: Plan, index: int) -> int:
+    """An executor's task (``simrl tune --workers N``, ``--ray``): one more worker of the open study, run until
+    it has its trials; returns the finished trials. Its lines are prefixed ``w<index>``, its outputs rewritten
+    after each trial as a ``simrl tune`` process's are."""
+    from simrl.experiments import hpo_results as results
+
+    def write(study: Any) -> None:
+        results.write_tables(plan.settings.folder, results.collect(plan, study))
+
+    def log(line: str) -> None:
+        print(f"w{index}: {line}", flush=True)
+
+    return finished_trials(run_study(plan, log=log, after_trial=write))
+
+
 def run_study(
     plan: Plan,
     *,
@@ -723,20 +756,10 @@ def run_study(
     ``on_open(study)`` is called once the study is open, before any trial (``--warm-start`` seeds it
     there); ``after_trial(study)`` after every trial (the outputs are rewritten there). Returns the study.
     """
-    import optuna
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     s = plan.settings
-    if s.storage is not None:  # a database that cannot be opened fails before the study folder exists
-        open_storage(s).engine.dispose()
-    s.folder.mkdir(parents=True, exist_ok=True)
-    study = load_study(plan)
-    if not (s.folder / SPACE_FILE).exists():
-        doc = yaml.safe_dump(space_doc(plan.space), sort_keys=False, default_flow_style=None)
-        write_text(s.folder / SPACE_FILE, doc)
-    if on_open is not None:
-        on_open(study)
+    study = open_study(plan, on_open)
     remaining = s.trials - finished_trials(study)
     if remaining <= 0:
         log(f"study {s.study_name} already has {finished_trials(study)} finished trials (of {s.trials})")

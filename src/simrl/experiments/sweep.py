@@ -395,22 +395,24 @@ class _Progress:
                 atomic.write_json(self.path, {"step": int(step), "total": self.total, "mean": mean})
 
 
-def train_run(sweep_dir: str, name: str, config: dict[str, Any], command: str) -> dict[str, Any]:
-    """A worker's task: train run ``name`` of the sweep to its end, starting or resuming its folder."""
+def train_run(runs_dir: str, name: str, config: dict[str, Any], command: str, progress_dir: str | None = None) -> dict:
+    """A worker's task: train run ``runs_dir/name`` to its end, starting its folder or resuming it; returns its
+    :func:`run_status`. ``progress_dir``: where the run's step is written for a live view (None: nowhere)."""
     from simrl.experiments import imitating, training
 
-    folder = Path(sweep_dir)
-    run_dir = folder / RUNS_DIR / name
+    run_dir = Path(runs_dir) / name
     before = run_status(run_dir)
     if before["status"] == "done":
         return before
     if before["status"] == "absent":
-        run = imitating.start(TrainConfig.from_dict(config), folder / RUNS_DIR, name, command)
+        run = imitating.start(TrainConfig.from_dict(config), Path(runs_dir), name, command)
     else:
         run = training.resume(run_dir)
-    (folder / PROGRESS_DIR).mkdir(exist_ok=True)
-    progress = _Progress(folder / PROGRESS_DIR / name, run.total)
-    progress(run.trainer.num_timesteps, None)  # the head counts the run as running from here
+    progress: Callable[[int, float | None], None] = lambda step, mean: None  # noqa: E731
+    if progress_dir is not None:
+        Path(progress_dir).mkdir(exist_ok=True)
+        progress = _Progress(Path(progress_dir) / name, run.total)
+        progress(run.trainer.num_timesteps, None)  # the head counts the run as running from here
     run.train(progress)
     return run_status(run_dir)
 
@@ -486,7 +488,7 @@ def execute(
         else:
             state.status[r.name] = "pending"
             command = f"{sweep.command}  # sweep run {r.name}" if sweep.command else f"simrl sweep run {r.name}"
-            todo[r.name] = (str(sweep.folder), r.name, r.config, command)
+            todo[r.name] = (str(sweep.runs_dir), r.name, r.config, command, str(sweep.folder / PROGRESS_DIR))
     state.write()
 
     def event(what: str, key: Any, attempt: int, error: str | None) -> None:
