@@ -642,7 +642,7 @@ def tune(
         hpo.open_study(plan, on_open=seed)
         where = f"Ray ({executor.ray})" if executor.ray else "local processes"
         c.print(f"{executor.workers} workers of the study on {where}", markup=False)
-        outcomes = run_tasks(hpo.study_worker, {i: (plan, i) for i in range(executor.workers)}, executor)
+        outcomes = run_tasks(results.study_worker, {i: (plan, i) for i in range(executor.workers)}, executor)
         for i, o in outcomes.items():
             if not o.ok:
                 c.print(f"worker {i} failed after {o.attempts} attempts: {o.error}", markup=False)
@@ -812,6 +812,17 @@ def sweep(
     ] = None,
     env_param: ParamOpt = None,
     env_kwarg: KwargOpt = None,
+    eval_env_kwarg: Annotated[
+        list[str] | None,
+        typer.Option(help="Env constructor argument for evaluation only, over --env-kwarg (repeatable)."),
+    ] = None,
+    vec_env: Annotated[str | None, typer.Option(help="dummy or subproc training envs (default: the preset's).")] = None,
+    randomize: Annotated[
+        list[str] | None, typer.Option(help="Uniform randomization per episode, NAME=LOW:HIGH (repeatable).")
+    ] = None,
+    randomize_from: Annotated[
+        Path | None, typer.Option(help="npz of parameter samples (names, samples): one row per episode.")
+    ] = None,
     checkpoints: Annotated[str, typer.Option(help="Checkpoint percentages.")] = "25,50,100",
     eval_freq: Annotated[
         int | None, typer.Option(help="Evaluate every N timesteps (default: 1/20 of the run).")
@@ -855,6 +866,10 @@ def sweep(
             sets=set_ or [],
             env_params=cfg.parse_env_params(env_param or []),
             env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
+            eval_env_kwargs=cfg.parse_env_kwargs(eval_env_kwarg or [], "--eval-env-kwarg"),
+            vec_env=vec_env,
+            randomize=cfg.parse_randomize(randomize or []),
+            param_samples=randomize_from,
             checkpoints=cfg.parse_checkpoints(checkpoints),
             eval_freq=eval_freq,
             eval_episodes=eval_episodes,
@@ -880,23 +895,27 @@ def _run_sweep(plan_, settings) -> None:
     from simrl.experiments import sweep as sw
 
     c = _console(stderr=True)
-    where = f"Ray ({settings.ray})" if settings.ray else f"{min(settings.workers, len(plan_.runs))} local workers"
+    n = min(settings.workers, len(plan_.runs))
+    where = f"Ray ({settings.ray})" if settings.ray else f"{n} local worker{'s' if n > 1 else ''}"
     c.print(f"sweep {plan_.folder}: {len(plan_.runs)} runs on {where}", markup=False)
 
-    def view(state) -> Table:
+    def view(state):
+        from rich.console import Group
+        from rich.text import Text
+
         n = state.counts()
-        t = Table(
-            title=f"{n['done']} done, {n['running']} running, {n['pending']} pending, {n['failed']} failed "
-            f"of {len(plan_.runs)}   {time.monotonic() - state.started:.0f} s",
-            title_justify="left",
+        head = (
+            f"{n['done']} done, {n['running']} running, {n['pending']} pending, {n['failed']} failed "
+            f"of {len(plan_.runs)}   {time.monotonic() - state.started:.0f} s"
         )
+        t = Table()
         for col in ("run", "step", "attempt"):
             t.add_column(col, justify="left" if col == "run" else "right")
         for name, status in state.status.items():
             if status == "running":
                 step, total = state.steps.get(name, (0, 0))
                 t.add_row(name, f"{step:,} / {total:,}" if total else "starting", str(state.attempts.get(name, 1)))
-        return t
+        return Group(Text(head), t) if t.row_count else Text(head)
 
     live = Live(console=c, refresh_per_second=2, transient=True) if c.is_terminal else None
 

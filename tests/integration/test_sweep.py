@@ -115,6 +115,14 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, waiting for its parent to read its status, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def test_sigkilled_sweep_resumes_to_identical_runs(tmp_path, one_by_one):
     folder = tmp_path / "sw"
     args = [sys.executable, "-m", "simrl.cli", "sweep", *TINY, "--workers", "2", "--out", str(folder)]
@@ -126,15 +134,12 @@ def test_sigkilled_sweep_resumes_to_identical_runs(tmp_path, one_by_one):
     workers = _children(head.pid)
     head.send_signal(signal.SIGKILL)  # the head only: its workers must die with it
     head.wait()
-    while any(Path(f"/proc/{w}").exists() and _children(head.pid) == [] for w in workers):
-        assert time.monotonic() < deadline, "workers outlived the killed head"
-        time.sleep(0.05)
     for w in workers:
-        while Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1][:3]:
+        while _alive(w):
             assert time.monotonic() < deadline, "a worker outlived the killed head"
             time.sleep(0.05)
     states = [sw.run_status(d)["status"] for d in (folder / "runs").iterdir()]
-    assert "done" not in states or len(states) < 4 or states.count("done") < 4, "killed too late to test a resume"
+    assert states.count("done") < 4, "killed too late to test a resume"
 
     done = _cli("sweep", *TINY, "--workers", "2", "--out", str(folder), cwd=tmp_path)
     assert done.returncode == 0, done.stderr

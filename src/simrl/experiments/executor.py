@@ -103,6 +103,29 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def _settle(
+    key: Hashable,
+    attempt: int,
+    value: Any,
+    error: BaseException | None,
+    settings: ExecutorSettings,
+    outcomes: dict[Hashable, Outcome],
+    event: Event,
+) -> bool:
+    """Record how an attempt of ``key`` ended (its outcome, when final, and the event); True: try it again."""
+    if error is None:
+        outcomes[key] = Outcome(key, True, value, None, attempt)
+        event("done", key, attempt, None)
+        return False
+    text = _describe(error)
+    if attempt > settings.retries:
+        outcomes[key] = Outcome(key, False, None, text, attempt)
+        event("failed", key, attempt, text)
+        return False
+    event("retry", key, attempt, text)
+    return True
+
+
 def _describe(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[-1] if text else ''}".rstrip(": ")
@@ -153,18 +176,12 @@ def _run_inline(
             while key not in outcomes:
                 attempt += 1
                 event("start", key, attempt, None)
+                value, error = None, None
                 try:
                     value = fn(*args)
                 except Exception as e:
-                    text = _describe(e)
-                    if attempt > settings.retries:
-                        outcomes[key] = Outcome(key, False, None, text, attempt)
-                        event("failed", key, attempt, text)
-                    else:
-                        event("retry", key, attempt, text)
-                    continue
-                outcomes[key] = Outcome(key, True, value, None, attempt)
-                event("done", key, attempt, None)
+                    error = e
+                _settle(key, attempt, value, error, settings, outcomes, event)
     finally:
         stop.set()
         watcher.join()
@@ -202,20 +219,12 @@ def _run_local(
                 for future in done:
                     key = running.pop(future)
                     error = future.exception()
-                    if error is None:
-                        outcomes[key] = Outcome(key, True, future.result(), None, attempts[key])
-                        event("done", key, attempts[key], None)
-                        continue
-                    text = _describe(error)
-                    if attempts[key] > settings.retries:
-                        outcomes[key] = Outcome(key, False, None, text, attempts[key])
-                        event("failed", key, attempts[key], text)
-                    elif isinstance(error, cf.process.BrokenProcessPool):
-                        todo.append(key)  # the pool is gone: sent again with the next one
-                        event("retry", key, attempts[key], text)
-                    else:
-                        event("retry", key, attempts[key], text)
-                        submit(key)
+                    value = future.result() if error is None else None
+                    if _settle(key, attempts[key], value, error, settings, outcomes, event):
+                        if isinstance(error, cf.process.BrokenProcessPool):
+                            todo.append(key)  # the pool is gone: sent again with the next one
+                        else:
+                            submit(key)
     return outcomes
 
 
@@ -247,20 +256,13 @@ def _run_ray(
         poll()
         for ref in done:
             key = running.pop(ref)
+            value, error = None, None
             try:
                 value = ray.get(ref)
             except Exception as e:  # the task raised, or Ray gave up on it (its node lost too often)
-                cause = getattr(e, "cause", None) or e
-                text = _describe(cause)
-                if attempts[key] > settings.retries:
-                    outcomes[key] = Outcome(key, False, None, text, attempts[key])
-                    event("failed", key, attempts[key], text)
-                else:
-                    event("retry", key, attempts[key], text)
-                    submit(key)
-                continue
-            outcomes[key] = Outcome(key, True, value, None, attempts[key])
-            event("done", key, attempts[key], None)
+                error = getattr(e, "cause", None) or e
+            if _settle(key, attempts[key], value, error, settings, outcomes, event):
+                submit(key)
     return outcomes
 
 

@@ -724,21 +724,6 @@ def open_study(plan: Plan, on_open: Callable[[Any], None] | None = None) -> Any:
     return study
 
 
-def study_worker(plan: Plan, index: int) -> int:
-    """An executor's task (``simrl tune --workers N``, ``--ray``): one more worker of the open study, run until
-    it has its trials; returns the finished trials. Its lines are prefixed ``w<index>``, its outputs rewritten
-    after each trial as a ``simrl tune`` process's are."""
-    from simrl.experiments import hpo_results as results
-
-    def write(study: Any) -> None:
-        results.write_tables(plan.settings.folder, results.collect(plan, study))
-
-    def log(line: str) -> None:
-        print(f"w{index}: {line}", flush=True)
-
-    return finished_trials(run_study(plan, log=log, after_trial=write))
-
-
 def run_study(
     plan: Plan,
     *,

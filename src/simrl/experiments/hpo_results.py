@@ -264,3 +264,18 @@ def write_plots(folder: Path, study: Any) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def study_worker(plan: Any, index: int) -> int:
+    """An executor's task (``simrl tune --workers N``, ``--ray``): one more worker of the open study, run until
+    it has its trials; returns the finished trials. Its lines are prefixed ``w<index>``, its outputs rewritten
+    after each trial as a ``simrl tune`` process's are."""
+    from simrl.experiments.hpo import finished_trials, run_study
+
+    def write(study: Any) -> None:
+        write_tables(plan.settings.folder, collect(plan, study))
+
+    def log(line: str) -> None:
+        print(f"w{index}: {line}", flush=True)
+
+    return finished_trials(run_study(plan, log=log, after_trial=write))
