@@ -104,6 +104,8 @@ def test_eval_record_and_report_read_it(cli, mpc_run, tmp_path):
         (["propagation=ts1"], "propagation"),
         (["model.elites=9"], "elites"),
         (["horizn=5"], "did you mean 'horizon'"),
+        (["uncertainty_penalty=-1"], "uncertainty_penalty"),
+        (["uncertainty_penalty=.inf"], "uncertainty_penalty"),
     ],
 )
 def test_a_planner_option_out_of_range_is_one_line(cli, tmp_path, sets, words):

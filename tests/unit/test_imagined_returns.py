@@ -73,3 +73,19 @@ def test_learned_reward_and_diverged_rollouts():
                          generator=torch.Generator().manual_seed(0))  # fmt: skip
     # candidate 0: the members' learned rewards 0 and 0.2, averaged; candidate 1 diverged: -inf
     torch.testing.assert_close(r, torch.tensor([[0.1, -torch.inf]]))
+
+
+def test_the_uncertainty_penalty_costs_the_spread_of_the_predictions():
+    obs = torch.zeros(1, 1)
+    actions = torch.tensor([0.0, 0.5]).reshape(1, 2, 1, 1).expand(1, 2, 3, 1).contiguous()
+    fns = TaskFns(position, never, True)
+
+    def score(members: int, penalty: float, propagation: str = "mean") -> torch.Tensor:
+        return imagined_returns(ShiftModel(members=members), fns, obs, actions, particles=1, propagation=propagation,
+                                generator=torch.Generator().manual_seed(0), uncertainty_penalty=penalty)  # fmt: skip
+
+    # members' offsets 0, .1, .2 from one state: their std is sqrt(2/3) * 0.1 at each of the 3 steps
+    spread = 3 * (2 / 3) ** 0.5 * 0.1
+    torch.testing.assert_close(score(3, 2.0), torch.tensor([[0.6, 3.6]]) - 2.0 * spread)
+    torch.testing.assert_close(score(3, 0.0), torch.tensor([[0.6, 3.6]]))
+    torch.testing.assert_close(score(1, 5.0), score(1, 0.0))  # one member: nothing to disagree

@@ -65,6 +65,7 @@ def make_agent(
         low=low,
         high=high,
         generator=generator,
+        uncertainty_penalty=settings.uncertainty_penalty,
     )
 
 

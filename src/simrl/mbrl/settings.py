@@ -54,6 +54,9 @@ class MPCSettings:
     """Model rollouts per candidate with trajectory sampling (each sticks to one ensemble member)."""
     propagation: str = "ts"
     """``ts``: trajectory sampling (PETS' TS-inf); ``mean``: the elites' mean prediction, one rollout."""
+    uncertainty_penalty: float = 0.0
+    """Pessimism: each planned step costs this times the spread of the predicted next states (members, or
+    particles with ``ts``; the norm of their std), so plans keep to what the model knows. 0: off."""
     init_steps: int = 200
     """Steps of uniformly random actions before the first model fit."""
     steps_per_fit: int = 200
@@ -70,6 +73,8 @@ class MPCSettings:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.init_steps < 0:
             raise ConfigError(f"init_steps must be at least 0, got {self.init_steps}")
+        if not (self.uncertainty_penalty >= 0 and self.uncertainty_penalty != float("inf")):
+            raise ConfigError(f"uncertainty_penalty must be finite and at least 0, got {self.uncertainty_penalty}")
         self.optimizer().check()
         self.model.check()
 

@@ -28,6 +28,7 @@ def imagined_returns(
     particles: int,
     propagation: str,
     generator: torch.Generator,
+    uncertainty_penalty: float = 0.0,
 ) -> torch.Tensor:
     """The mean predicted return of each action sequence.
 
@@ -40,10 +41,14 @@ def imagined_returns(
         particles: with ``propagation="ts"``, rollouts per candidate; particle p keeps to elite member
             ``p mod elites`` for the whole horizon and samples its noise (PETS' TS-inf).
         propagation: ``"ts"`` or ``"mean"`` (every elite member's mean prediction, averaged: one rollout).
+        uncertainty_penalty: lambda of a pessimistic score: every step costs lambda times the spread of the
+            next states predicted for the candidate (the Euclidean norm of their standard deviation over the
+            members, or over the particles with ``"ts"``), so plans avoid what the model does not know (MOPO's
+            penalty, Yu et al. 2020, used as a planning cost). 0: the plain mean return.
 
     Returns:
-        ``[B, C]`` returns summed over the horizon, averaged over particles; an action taken after a
-        predicted termination earns nothing. Non-finite returns (a diverged model) become -inf.
+        ``[B, C]`` returns summed over the horizon, averaged over particles, less the penalty; an action taken
+        after a predicted termination earns nothing. Non-finite returns (a diverged model) become -inf.
     """
     b, c, h, _ = actions.shape
     m = b * c
@@ -55,9 +60,12 @@ def imagined_returns(
     state = obs[:, None, :].expand(b, c, obs.shape[-1]).reshape(1, m, -1).expand(g, m, -1)
     by_step = actions.permute(2, 0, 1, 3).reshape(h, 1, m, -1)  # one copy: each step's actions contiguous
     states, learned_rewards = [state], []
+    spread = torch.zeros(m)
     for t in range(h):
         act = by_step[t].expand(k, m, -1)
         nxt, learned = model.step(state.expand(k, m, -1), act, members, sample=ts, generator=generator)
+        if uncertainty_penalty and k > 1:
+            spread = spread + nxt.std(0, correction=0).norm(dim=-1)
         if not ts:  # every elite's mean prediction, averaged: the reward is then scored once, not per member
             nxt = nxt.mean(0, keepdim=True)
             learned = learned.mean(0, keepdim=True) if learned is not None else None
@@ -76,7 +84,7 @@ def imagined_returns(
         alive = torch.cat((torch.ones_like(ended[:1]), before[:-1] == 0))
         rewards = torch.where(alive, rewards, 0.0)
     total = rewards.sum(0)
-    returns = total.mean(0).reshape(b, c)
+    returns = (total.mean(0) - uncertainty_penalty * spread).reshape(b, c)
     return torch.where(torch.isfinite(returns), returns, -torch.inf)
 
 
@@ -87,7 +95,7 @@ class MPCAgent:
         model: the dynamics model (read only: acting never changes it).
         fns: the task's reward and termination functions (None: the model's learned reward, no terminations).
         optimizer: a trajectory optimiser (``simrl.mbrl.planning.optimizers``).
-        horizon, particles, propagation: as in :class:`simrl.mbrl.settings.MPCSettings`.
+        horizon, particles, propagation, uncertainty_penalty: as in :class:`simrl.mbrl.settings.MPCSettings`.
         low, high: the action bounds.
         generator: the planner's noise; the agent owns it, so a run's collection and its evaluations
             draw from different ones.
@@ -105,9 +113,11 @@ class MPCAgent:
         low: np.ndarray,
         high: np.ndarray,
         generator: torch.Generator,
+        uncertainty_penalty: float = 0.0,
     ) -> None:
         self.model, self.fns, self.optimizer = model, fns, optimizer
         self.horizon, self.particles, self.propagation = horizon, particles, propagation
+        self.uncertainty_penalty = float(uncertainty_penalty)
         self.low = torch.as_tensor(np.asarray(low, np.float32))
         self.high = torch.as_tensor(np.asarray(high, np.float32))
         self.generator = generator
@@ -141,6 +151,7 @@ class MPCAgent:
                 particles=self.particles,
                 propagation=self.propagation,
                 generator=self.generator,
+                uncertainty_penalty=self.uncertainty_penalty,
             )
 
         with torch.no_grad():
