@@ -204,11 +204,13 @@ def test_another_sweep_in_the_same_folder_is_refused(tmp_path, capsys):
     runs.write_text(
         "runs:\n"
         "  - {algo: ppo, env: simrl/Pendulum-v0, timesteps: 1024, name: small, hyperparams: {n_steps: 64}}\n"
-        "  - {algo: a2c, env: simrl/Pendulum-v0, timesteps: 1024, seeds: 1-2}\n"
+        "  - {algo: a2c, env: simrl/Pendulum-v0, timesteps: 1024, seeds: 1-2, hyperparams: {learning_rate: 1e-3}}\n"
     )
     planned, group_by = sw.plan({"eval_episodes": 2}, seeds=[0], grid=[], runs_file=sw.read_runs_file(runs))
     assert [r.name for r in planned] == ["small_s0", "a2c-simrl-Pendulum-v0_s1", "a2c-simrl-Pendulum-v0_s2"]
-    assert "algo" in group_by and "seed" not in group_by
+    assert planned[1].config["hyperparams"]["learning_rate"] == 0.001  # YAML 1.1's '1e-3' read as a number
+    # the presets of two algorithms differ in many keys: the groups are by algo and what the file sets
+    assert group_by == ["algo", "hyperparams.n_steps", "hyperparams.learning_rate"]
     sw.prepare(tmp_path / "sw", planned, group_by, "test")
     with pytest.raises(SystemExit) as e:
         main(["sweep", "ppo", "simrl/Pendulum-v0", "--timesteps", "1024", "--out", str(tmp_path / "sw")])

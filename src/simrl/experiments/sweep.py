@@ -169,8 +169,25 @@ def read_runs_file(path: Path) -> list[dict[str, Any]]:
                 raise ConfigError(f"{where}: '{key}' must be a mapping")
         if "env_params" in kw:
             kw["env_params"] = {k: str(v) for k, v in kw["env_params"].items()}
+        for key in ("hyperparams", "env_kwargs", "eval_env_kwargs"):
+            if key in kw:
+                kw[key] = _numbers(kw[key])
         out.append(kw)
     return out
+
+
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _numbers(value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` as a string: numbers written so become floats, as ``--set`` reads them."""
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    return value
 
 
 # ------------------------------------------------------------------ the planned sweep
@@ -283,7 +300,30 @@ def plan(
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
         raise ConfigError(f"two runs of the sweep are both named '{dup}'", "give each entry of --runs its own name")
-    return runs, differing_keys([r.config for r in runs])
+    differ = differing_keys([r.config for r in runs])
+    if "algo" in differ or "env_id" in differ:  # their presets differ in many keys: group by what was asked
+        asked = {"algo", "env_id", *_asked_keys(grid, entries)}
+        differ = [k for k in differ if k in asked]
+    return runs, differ
+
+
+def _asked_keys(grid: list[tuple[str, list[str]]], entries: list[dict[str, Any]]) -> set[str]:
+    """The config keys (dotted) that the grid and the runs file's entries set themselves."""
+    keys = set()
+    for key, _ in grid:
+        if key.startswith(ENV_PARAM):
+            keys.add("env_params." + key[len(ENV_PARAM) :])
+        elif key.startswith(ENV_KWARG):
+            keys.add("env_kwargs." + key[len(ENV_KWARG) :])
+        else:
+            keys.add("hyperparams." + key)
+    for entry in entries:
+        for key, value in entry.items():
+            if isinstance(value, dict):
+                keys |= {f"{key}.{k}" for k in _flat(value)}
+            elif key not in ("seeds", "name"):
+                keys.add(key)
+    return keys
 
 
 def _check_trainer(config: TrainConfig, checked_experts: set[str]) -> None:
