@@ -134,6 +134,34 @@ def _print_summary(run, summary) -> None:
     c.print(f"timesteps {summary.timesteps:,}   wall time {summary.wall_time_s:.1f} s   run folder {run.dir}")
 
 
+def _run_options(
+    *,
+    set_: list[str] | None,
+    env_param: list[str] | None,
+    env_kwarg: list[str] | None,
+    eval_env_kwarg: list[str] | None,
+    randomize: list[str] | None,
+    randomize_from: Path | None,
+    hyperparams: Path | None,
+    checkpoints: str,
+    **given,
+) -> dict:
+    """A run's command-line options (``simrl train``'s, ``simrl sweep``'s) as ``config.resolve``'s arguments."""
+    from simrl.experiments import config as cfg
+
+    return {
+        **given,
+        "hyperparams_file": hyperparams,
+        "sets": set_ or [],
+        "env_params": cfg.parse_env_params(env_param or []),
+        "env_kwargs": cfg.parse_env_kwargs(env_kwarg or []),
+        "eval_env_kwargs": cfg.parse_env_kwargs(eval_env_kwarg or [], "--eval-env-kwarg"),
+        "randomize": cfg.parse_randomize(randomize or []),
+        "param_samples": randomize_from,
+        "checkpoints": cfg.parse_checkpoints(checkpoints),
+    }
+
+
 _REPORT_HELP = "When training ends, write report.html with every checkpoint's video ('simrl report --video')."
 
 
@@ -216,24 +244,26 @@ def train(
     config = cfg.resolve(
         algo,
         env_id,
-        timesteps=timesteps,
         seed=seed,
-        n_envs=n_envs,
-        hyperparams_file=hyperparams,
-        sets=set_ or [],
-        env_params=cfg.parse_env_params(env_param or []),
-        env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
-        eval_env_kwargs=cfg.parse_env_kwargs(eval_env_kwarg or [], "--eval-env-kwarg"),
-        vec_env=vec_env,
-        randomize=cfg.parse_randomize(randomize or []),
-        checkpoints=cfg.parse_checkpoints(checkpoints),
-        eval_freq=eval_freq,
-        eval_episodes=eval_episodes,
-        device=device,
-        param_samples=randomize_from,
-        demos=demos,
-        expert=expert,
-        demo_episodes=demo_episodes,
+        **_run_options(
+            timesteps=timesteps,
+            n_envs=n_envs,
+            hyperparams=hyperparams,
+            set_=set_,
+            env_param=env_param,
+            env_kwarg=env_kwarg,
+            eval_env_kwarg=eval_env_kwarg,
+            vec_env=vec_env,
+            randomize=randomize,
+            randomize_from=randomize_from,
+            checkpoints=checkpoints,
+            eval_freq=eval_freq,
+            eval_episodes=eval_episodes,
+            device=device,
+            demos=demos,
+            expert=expert,
+            demo_episodes=demo_episodes,
+        ),
     )
     run = api.start(config, out=out, name=name, command=_command_line())
     _run_training(run)
@@ -859,18 +889,18 @@ def sweep(
         if runs is None and (algo is None or env_id is None):
             raise SimrlError("simrl sweep needs ALGO ENV_ID (or --runs FILE)", "e.g. simrl sweep sac simrl/Pendulum-v0")
         cfg.check_out_dir(out, "--out")
-        base = dict(
+        base = _run_options(
             timesteps=timesteps,
             n_envs=n_envs,
-            hyperparams_file=hyperparams,
-            sets=set_ or [],
-            env_params=cfg.parse_env_params(env_param or []),
-            env_kwargs=cfg.parse_env_kwargs(env_kwarg or []),
-            eval_env_kwargs=cfg.parse_env_kwargs(eval_env_kwarg or [], "--eval-env-kwarg"),
+            hyperparams=hyperparams,
+            set_=set_,
+            env_param=env_param,
+            env_kwarg=env_kwarg,
+            eval_env_kwarg=eval_env_kwarg,
             vec_env=vec_env,
-            randomize=cfg.parse_randomize(randomize or []),
-            param_samples=randomize_from,
-            checkpoints=cfg.parse_checkpoints(checkpoints),
+            randomize=randomize,
+            randomize_from=randomize_from,
+            checkpoints=checkpoints,
             eval_freq=eval_freq,
             eval_episodes=eval_episodes,
             device=device,
@@ -889,6 +919,8 @@ def sweep(
 
 
 def _run_sweep(plan_, settings) -> None:
+    import time
+
     from rich.live import Live
     from rich.table import Table
 
@@ -929,8 +961,6 @@ def _run_sweep(plan_, settings) -> None:
             c.print(f"{what:7s} {name} attempt {state.attempts.get(name, 1)}{tail}{error}", markup=False)
         if live is not None:
             live.update(view(state))
-
-    import time
 
     with live or contextlib.nullcontext():
         state = sw.execute(plan_, settings, on_change=on_change, poll=lambda s: live and live.update(view(s)))
