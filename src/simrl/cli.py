@@ -127,7 +127,7 @@ def _print_summary(run, summary) -> None:
     res = run.evals.last
     t.add_row("trained (final)", f"{res.mean:.1f}", f"{res.std:.1f}", str(len(res.returns)))
     rnd = run.folder.read_baseline()
-    t.add_row("random policy", f"{rnd.mean():.1f}", f"{rnd.std():.1f}", str(len(rnd)))
+    t.add_row("random policy", f"{rnd.mean:.1f}", f"{rnd.std:.1f}", str(len(rnd.returns)))
     t.add_row("best evaluation", f"{summary.best_mean:.1f}", "", "")
     c = _console()
     c.print(t)
@@ -339,6 +339,24 @@ def eval_(
     c.print(escape(f"{report.model}  on {report.env_id} ({params}), {report.episodes} episodes"))
     c.print(f"  trained  {report.mean:9.2f} ± {report.std:.2f}")
     c.print(f"  random   {report.random_mean:9.2f} ± {report.random_std:.2f}")
+    if report.info:
+        means = {k: sum(v) / len(v) for k, v in report.info.items()}
+        stds = {k: (sum((x - means[k]) ** 2 for x in v) / len(v)) ** 0.5 for k, v in report.info.items()}
+        c.print(_info_table("mean over episodes", {"trained": means, "± std": stds, "random": report.random_info}))
+
+
+def _info_table(what: str, columns: dict[str, dict[str, float]]):
+    """Reward terms (what the return is made of) and measures as a table: a row per key, a column per policy."""
+    from rich.table import Table
+
+    keys = sorted({k for col in columns.values() for k in col}, key=lambda k: (k.startswith("metric_"), k))
+    t = Table(title="reward terms and measures", caption=f"terms: sum per episode; measures: mean per step; {what}")
+    t.add_column("")
+    for name in columns:
+        t.add_column(name, justify="right")
+    for key in keys:
+        t.add_row(key, *(f"{col[key]:.3f}" if key in col else "" for col in columns.values()))
+    return t
 
 
 @app.command()
@@ -527,6 +545,8 @@ def compare(
     for p in r.comparison.pairs:
         ci = f"[{p.ci[0]:.2f}, {p.ci[1]:.2f}]" if p.ci else "(no CI: a group of one run)"
         c.print(f"P({p.x} > {p.y}) = {p.p_x_better:.2f} {ci}")
+    if any(g.info for g in r.comparison.groups):
+        c.print(_info_table("final evaluation, mean over runs", {g.group: g.info for g in r.comparison.groups}))
     c.print(f"wrote {r.html} and compare.json in {r.seconds:.1f} s")
 
 

@@ -81,7 +81,46 @@ def test_alive_reward_is_one_per_step(env_id):
     env = gym.make(env_id, reward="alive")
     _, rewards, infos = rollout(env, seed=1, steps=100)
     assert np.all(rewards == 1.0)
-    assert all(info == {"reward_alive": 1.0} for info in infos)
+    assert all({k: v for k, v in info.items() if k.startswith("reward_")} == {"reward_alive": 1.0} for info in infos)
+
+
+MEASURES = {
+    "simrl/BipedStand-v0": {"metric_both_feet_down", "metric_torso_drift", "metric_upright", "metric_joint_speed"},
+    "simrl/BallBalance-v0": {"metric_ball_drift", "metric_upright", "metric_joint_speed"},
+}
+
+
+@pytest.mark.parametrize("env_id", list(MEASURES))
+def test_the_bipeds_report_their_posture_every_step(env_id):
+    """Without torques the biped stands (or rides) still: upright, feet down, no drift, joints nearly still;
+    random torques flail the joints and tip it over."""
+    env = gym.make(env_id)
+    env.reset(seed=3)
+    for _ in range(10):
+        _, _, term, _, info = env.step(np.zeros(env.action_space.shape, np.float32))
+        assert not term
+        assert {k for k in info if k.startswith("metric_")} == MEASURES[env_id]
+        assert info["metric_upright"] == 1.0 and info["metric_joint_speed"] < 1.0
+        assert info.get("metric_both_feet_down", 1.0) == 1.0
+        assert info.get("metric_torso_drift", 0.0) < 0.01 and info.get("metric_ball_drift", 0.0) < 0.01
+    _, _, infos = rollout(gym.make(env_id), seed=3, steps=60)
+    assert np.mean([i["metric_joint_speed"] for i in infos]) > 2.0
+    assert min(i["metric_upright"] for i in infos) == 0.0
+
+
+def test_evaluation_sums_terms_and_averages_measures_per_episode():
+    from simrl.evaluation.evaluate import random_baseline
+
+    ran = random_baseline("simrl/BipedStand-v0", 3)
+    assert list(ran.info) == [
+        *("reward_alive", "reward_ctrl", "reward_height", "reward_upright"),
+        *("metric_both_feet_down", "metric_joint_speed", "metric_torso_drift", "metric_upright"),
+    ]
+    np.testing.assert_array_equal(ran.info["reward_alive"], ran.lengths)  # a sum: 1 per step
+    np.testing.assert_allclose(sum(ran.terms.values()), ran.returns, rtol=1e-5)
+    for key, values in ran.metrics.items():  # means over each episode's steps
+        assert values.shape == (3,) and np.all(values >= 0), key
+    assert np.all(ran.metrics["metric_upright"] <= 1.0)
 
 
 @pytest.mark.parametrize("env_id", IDS)

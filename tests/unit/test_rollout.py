@@ -68,3 +68,26 @@ def test_the_random_policy_draws_from_any_sb3_action_space(space):
 def test_random_baseline_on_a_discrete_task():
     result = random_baseline("CartPole-v1", 5)
     assert (result.returns == result.lengths).all() and (result.lengths > 5).all()
+
+
+def test_info_keys_by_exact_name_and_by_prefix_patterns():
+    """``info_terms`` takes exact keys and ``prefix_*`` patterns; each is summed over its episode's steps only."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    class Terms(gym.Wrapper):
+        def step(self, action):
+            obs, r, term, trunc, info = self.env.step(action)
+            return obs, r, term, trunc, {**info, "reward_a": 1.0, "reward_b": 2.0, "metric_m": 0.5, "other": 7.0}
+
+    venv = DummyVecEnv([lambda: Terms(gym.make("CartPole-v1")) for _ in range(3)])
+    venv.seed(0)
+    ran = rollout.episodes(RandomPolicy(venv.action_space, 0), venv, info_terms=("other", "reward_*", "metric_*"))
+    assert list(ran.terms) == ["other", "metric_m", "reward_a", "reward_b"]
+    np.testing.assert_array_equal(ran.terms["reward_a"], ran.lengths)  # not the steps after an episode ended
+    np.testing.assert_array_equal(ran.terms["other"], 7.0 * ran.lengths)
+    np.testing.assert_array_equal(ran.terms["metric_m"], 0.5 * ran.lengths)
+    assert len(set(ran.lengths.tolist())) > 1
+    assert list(rollout.episodes(RandomPolicy(venv.action_space, 0), venv, info_terms="reward_*").terms) == [
+        "reward_a",
+        "reward_b",
+    ]

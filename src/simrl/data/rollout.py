@@ -33,8 +33,8 @@ class Episodes:
     Attributes:
         returns: (n,) undiscounted returns.
         lengths: (n,) steps per episode.
-        terms: info key -> (n,) sum of ``info[key]`` over each episode (the keys asked for, or every
-            ``reward_*`` term the env reports when asked with ``info_terms="reward_*"``).
+        terms: info key -> (n,) sum of ``info[key]`` over each episode (the keys asked for, and every
+            key a ``"prefix_*"`` pattern matches, e.g. the env's ``reward_*`` terms for ``"reward_*"``).
         obs: (T + 1, n, *obs_shape) observations when kept: ``obs[t + 1, i]`` follows ``actions[t, i]``;
             after env ``i``'s episode ended its rows repeat the episode's last observation.
         actions: (T, n, *act_shape) when kept.
@@ -116,10 +116,12 @@ class Stepper:
 
 
 def _term_keys(info_terms: str | Sequence[str], infos: list[dict]) -> list[str]:
-    if isinstance(info_terms, str):  # a prefix pattern: "reward_*"
-        prefix = info_terms.rstrip("*")
-        return sorted({k for info in infos for k in info if k.startswith(prefix)})
-    return list(info_terms)
+    """The info keys asked for: exact keys, and every key of ``infos`` that a ``"prefix_*"`` pattern matches."""
+    asked = [info_terms] if isinstance(info_terms, str) else list(info_terms)
+    exact = [k for k in asked if not k.endswith("*")]
+    prefixes = tuple(k.rstrip("*") for k in asked if k.endswith("*"))
+    matched = {k for info in infos for k in info if prefixes and k.startswith(prefixes)} - set(exact)
+    return exact + sorted(matched)
 
 
 def episodes(
@@ -142,7 +144,8 @@ def episodes(
         max_steps: stop after this many steps even if some episode has not ended (its length is then
             ``max_steps``).
         keep: keep observations, actions, rewards and the terminated/truncated flags, step by step.
-        info_terms: info keys whose values are summed per episode, or a ``"prefix_*"`` pattern.
+        info_terms: info keys whose values are summed per episode, and ``"prefix_*"`` patterns
+            (one or a sequence of them).
     """
     n = venv.num_envs
     stepper = Stepper(policy, venv, venv.reset() if obs is None else obs, deterministic)

@@ -2,12 +2,17 @@
 
 Every evaluation in simrl uses the same episode seeds (``EVAL_SEED`` onwards), so two policies, a
 checkpoint and the random baseline, or two runs, are compared on the same starting states.
+
+Besides returns, an evaluation keeps what an env says about each step in ``info``, under two
+conventions: ``reward_<name>`` terms (the pymunk tasks, the obstacle course, Gymnasium's MuJoCo
+tasks; they sum to the reward) are summed over each episode, so they sum to its return, and
+``metric_<name>`` measures (the bipeds' posture) are averaged over the episode's steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +25,32 @@ from simrl.types import Policy
 
 EVAL_SEED = 1_000_000
 MAX_EVAL_STEPS = 100_000
+TERM, METRIC = "reward_", "metric_"  # info keys summed over an episode, and averaged over its steps
+
+
+def is_info_key(name: str) -> bool:
+    """Whether an info key is one evaluation keeps (a ``reward_*`` term or a ``metric_*`` measure)."""
+    return name.startswith((TERM, METRIC)) and name not in (TERM, METRIC)
 
 
 @dataclass(frozen=True)
 class EvalResult:
+    """Each episode's return and length, and ``info``: key -> (episodes,) per-episode value of every
+    ``reward_*`` term (its sum over the episode) and ``metric_*`` measure (its mean over the steps)."""
+
     returns: np.ndarray
     lengths: np.ndarray
+    info: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def terms(self) -> dict[str, np.ndarray]:
+        """The ``reward_*`` terms, per episode."""
+        return {k: v for k, v in self.info.items() if k.startswith(TERM)}
+
+    @property
+    def metrics(self) -> dict[str, np.ndarray]:
+        """The ``metric_*`` measures, per episode."""
+        return {k: v for k, v in self.info.items() if k.startswith(METRIC)}
 
     @property
     def mean(self) -> float:
@@ -41,8 +66,22 @@ class EvalResult:
         from simrl.utils.atomic import write_bytes
 
         buf = io.BytesIO()
-        np.savez(buf, results=self.returns, ep_lengths=self.lengths)
+        np.savez(buf, results=self.returns, ep_lengths=self.lengths, **self.info)
         write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> EvalResult:
+        """The result :meth:`save` wrote, from its arrays (``results``; ``ep_lengths`` and the info keys
+        when present: files written before they were kept have none)."""
+        returns = np.asarray(arrays["results"], dtype=np.float64).reshape(-1)
+        lengths = arrays.get("ep_lengths")
+        lengths = np.zeros(returns.size, np.int64) if lengths is None else np.asarray(lengths).reshape(-1)
+        info = {
+            k: np.asarray(v, dtype=np.float64).reshape(-1)
+            for k, v in arrays.items()
+            if is_info_key(k) and np.size(v) == returns.size
+        }
+        return cls(returns, lengths, info)
 
 
 class RandomPolicy:
@@ -89,14 +128,20 @@ def evaluate(
     """Run one episode in each of ``n_episodes`` parallel envs seeded from ``seed``.
 
     ``env_kwargs`` are further constructor arguments of the env (see ``simrl.envs.vec.check_env_kwargs``).
-    Returns the undiscounted return and length of each episode, in env order.
+    Returns the undiscounted return and length of each episode, in env order, and the per-episode
+    ``reward_*`` terms and ``metric_*`` measures the env reports in ``info``.
     """
     venv = make_vec_env(env_id, n_episodes, seed=seed, params=params, env_kwargs=env_kwargs)
     try:
-        ran = rollout.episodes(policy, venv, deterministic=deterministic, max_steps=MAX_EVAL_STEPS)
+        ran = rollout.episodes(
+            policy, venv, deterministic=deterministic, max_steps=MAX_EVAL_STEPS, info_terms=(f"{TERM}*", f"{METRIC}*")
+        )
     finally:
         venv.close()
-    return EvalResult(returns=ran.returns, lengths=ran.lengths)
+    steps = np.maximum(ran.lengths, 1)
+    keys = sorted((k for k in ran.terms if is_info_key(k)), key=lambda k: (k.startswith(METRIC), k))  # terms first
+    info = {k: ran.terms[k] / steps if k.startswith(METRIC) else ran.terms[k] for k in keys}
+    return EvalResult(returns=ran.returns, lengths=ran.lengths, info=info)
 
 
 def random_baseline(

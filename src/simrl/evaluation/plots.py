@@ -207,6 +207,35 @@ def checkpoint_means(
     return Path(path)
 
 
+def reward_terms(labels: Sequence[str], terms: Mapping[str, object], path: str | Path, *, title: str) -> Path:
+    """What each policy's return is made of: one bar per label (a checkpoint, the random policy, a group),
+    its reward terms' mean sums per episode stacked (positive terms above zero, negative ones below),
+    and a black mark at their total, the mean return."""
+    labels = [str(lb) for lb in labels]
+    if not labels or not terms:
+        raise ValueError("labels and terms must not be empty")
+    values = {name: _vec(name, v, len(labels)) for name, v in terms.items()}
+    x = np.arange(len(labels))
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(values)}
+    with _plot(path, title, figsize=(max(_SIZE[0], 1.1 * len(labels) + 2.5), _SIZE[1])) as ax:
+        up, down = np.zeros(len(labels)), np.zeros(len(labels))
+        for name, v in values.items():
+            pos, neg = np.maximum(v, 0.0), np.minimum(v, 0.0)
+            ax.bar(x, pos, 0.6, bottom=up, color=colors[name], label=name.removeprefix("reward_"))
+            ax.bar(x, neg, 0.6, bottom=down, color=colors[name])
+            up, down = up + pos, down + neg
+        total = sum(values.values())
+        ax.plot(
+            x, total, linestyle="none", marker="_", markersize=26, markeredgewidth=2.5, color="black", label="return"
+        )
+        ax.axhline(0.0, color="#444444", linewidth=0.8)
+        ax.set_xticks(x, labels)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ax.set_ylabel("mean sum per episode")
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    return Path(path)
+
+
 # ---------------------------------------------------------------- distributions of returns
 
 

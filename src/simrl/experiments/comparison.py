@@ -3,7 +3,8 @@
 experiments/reporting.py computes a :class:`Comparison` (``compute_comparison``), writes it (``write_comparison``:
 compare.json) and renders it (``render_comparison``: plots and page). ``to_json`` keeps compare.json's layout::
 
-    {"groups": [{"group", "runs", "iqm", "iqm_ci", "mean", "mean_ci", "median", "median_ci", "n_runs", "warning"}],
+    {"groups": [{"group", "runs", "iqm", "iqm_ci", "mean", "mean_ci", "median", "median_ci", "n_runs", "warning",
+                 "info": {reward_* term or metric_* measure: mean over runs}}],
      "probability_of_improvement": [{"x", "y", "p_x_better", "ci"}],
      "group_by": [key, ...],
      "robustness": {"axes": {name: [values]}, "maps": {group: [...]}, "diff_to_first": {group: [...]}}}
@@ -14,7 +15,7 @@ compare.json) and renders it (``render_comparison``: plots and page). ``to_json`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -57,6 +58,9 @@ class GroupStats:
     n_runs: int
     warning: str | None
     """Set when the group has too few runs for a trustworthy CI."""
+    info: dict[str, float] = field(default_factory=dict)
+    """Mean over the group's runs of each ``reward_*`` term and ``metric_*`` measure of their final
+    evaluations (the keys every run has)."""
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -90,6 +94,8 @@ class RunScore:
     group: str
     final_mean: float
     timesteps: int
+    info: dict[str, float] = field(default_factory=dict)
+    """The final evaluation's mean of each ``reward_*`` term and ``metric_*`` measure."""
 
 
 @dataclass(frozen=True, eq=False)

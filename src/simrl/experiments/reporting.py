@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from simrl.errors import ConfigError, SimrlError
+from simrl.evaluation.evaluate import METRIC, TERM
 from simrl.experiments.comparison import (
     Comparison,
     Curve,
@@ -19,7 +20,7 @@ from simrl.experiments.comparison import (
     Profile,
     RunScore,
 )
-from simrl.experiments.results import CheckpointEval, RunData, group_runs, load_run, write_json
+from simrl.experiments.results import CheckpointEval, RunData, group_runs, info_means, load_run, write_json
 
 BOOT_SEED = 0  # bootstrap CIs are reproducible: the same runs give the same report
 FEW_RUNS = 3
@@ -107,6 +108,29 @@ def _checkpoint_section(run: RunData, c: CheckpointEval, images: list[tuple[str,
     return page.Section(f"Checkpoint {c.pct}% (step {c.step:,})", blocks)
 
 
+def _run_info_section(run: RunData, plots_dir: Path) -> tuple[Any, list[Path]] | None:
+    """What the return is made of at each checkpoint (the final evaluation for a run without any) and
+    the random policy's, stacked, and a table of the terms and measures; None when the env reports none."""
+    from simrl.evaluation import plots
+    from simrl.evaluation import report as page
+
+    if run.checkpoints:
+        rows = [(f"{c.pct}% (step {c.step:,})", f"{c.pct}%", info_means(c.info)) for c in run.checkpoints]
+    else:
+        rows = [(f"final (step {int(run.timesteps[-1]):,})", "final", run.final_info)]
+    rows.append(("random policy", "random", info_means(run.random_info)))
+    if not any(info for *_, info in rows):
+        return None
+    blocks: list[Any] = [info_table([r[0] for r in rows], [r[2] for r in rows], "policy")]
+    keys = [k for k in rows[0][2] if k.startswith(TERM)]
+    png: list[Path] = []
+    if keys and all(k in info for *_, info in rows for k in keys):
+        terms = {k: [info[k] for *_, info in rows] for k in keys}
+        png.append(plots.reward_terms([r[1] for r in rows], terms, plots_dir / "reward_terms.png", title=_title(run)))
+        blocks.append(page.Image(png[0], caption=_TERMS_CAPTION + " Means over evaluation episodes."))
+    return page.Section("Reward terms and measures", blocks), png
+
+
 def run_metrics(run: RunData) -> dict[str, Any]:
     """The headline numbers of a run (JSON-ready)."""
     from simrl.evaluation.stats import bootstrap_ci, iqm
@@ -126,6 +150,7 @@ def run_metrics(run: RunData) -> dict[str, Any]:
         "timesteps_total": int(run.meta.get("timesteps_total", run.timesteps[-1])),
         "wall_time_s": float(run.meta.get("wall_time_s", 0.0)),
         "status": run.meta.get("status", "unknown"),
+        "info": run.final_info,
     }
 
 
@@ -188,6 +213,10 @@ def report(run_dir: Path, *, video: bool = False, device: str = "cpu") -> dict[s
     if final_video.is_file():
         rollout = page.Video(final_video, caption=final_video.name)
         sections.append(page.Section("Rollout of the final policy", [rollout]))
+    info_section = _run_info_section(run, run_dir / "plots")
+    if info_section is not None:
+        sections.append(info_section[0])
+        learner_plots += info_section[1]
     sections.append(page.Section("Plots", [page.Image(p, caption=c) for c, p in images]))
     if no_video:
         sections.append(page.Section("Videos", [page.Paragraph(f"no videos: {no_video}")]))
@@ -325,6 +354,8 @@ def compute_comparison(
     scores = {g: np.array([r.final.mean() for r in rs]) for g, rs in groups.items()}
     for g, rs in groups.items():
         agg = aggregate(scores[g], rng=BOOT_SEED)
+        finals = [r.final_info for r in rs]
+        shared = [k for k in finals[0] if all(k in f for f in finals)]
         one = len(rs) < 2  # resampling one run gives it back every time: no interval to speak of
         table.append(
             GroupStats(
@@ -338,6 +369,7 @@ def compute_comparison(
                 median_ci=None if one else (agg["median_ci"][0], agg["median_ci"][1]),
                 n_runs=agg["n_runs"],
                 warning=f"only {len(rs)} run(s): too few for a trustworthy CI" if len(rs) < FEW_RUNS else None,
+                info={k: float(np.mean([f[k] for f in finals])) for k in shared},
             )
         )
     pairs = []
@@ -368,7 +400,9 @@ def compute_comparison(
         pairs=tuple(pairs),
         group_by=tuple(group_by or (["label"] if labels is not None else ["algo", "env_id"])),
         runs=tuple(
-            RunScore(str(r.dir), g, float(r.final.mean()), int(r.timesteps[-1])) for g, rs in groups.items() for r in rs
+            RunScore(str(r.dir), g, float(r.final.mean()), int(r.timesteps[-1]), r.final_info)
+            for g, rs in groups.items()
+            for r in rs
         ),
         curves=curves,
         profiles=profiles,
@@ -451,7 +485,11 @@ def comparison_sections(
             "Precipice'."
         )
     )
-    sections = [page.Section("Groups", blocks), page.Section("Plots", [page.Image(p, caption=c) for c, p in images])]
+    sections = [page.Section("Groups", blocks)]
+    info_section = _group_info_section(comparison, out)
+    if info_section is not None:
+        sections.append(info_section)
+    sections.append(page.Section("Plots", [page.Image(p, caption=c) for c, p in images]))
     sections.append(
         page.Section(
             "Runs",
@@ -464,6 +502,43 @@ def comparison_sections(
         )
     )
     return sections
+
+
+def _group_info_section(comparison: Comparison, out: Path) -> Any:
+    """What each group's return is made of (its runs' mean reward terms, stacked) and its measures; None
+    when the env reports neither."""
+    from simrl.evaluation import plots
+    from simrl.evaluation import report as page
+
+    groups = [g for g in comparison.groups if g.info]
+    if not groups:
+        return None
+    labels = [g.group for g in groups]
+    blocks: list[Any] = [info_table(labels, [g.info for g in groups], "group")]
+    terms = {k: [g.info.get(k, np.nan) for g in groups] for k in groups[0].info if k.startswith(TERM)}
+    if terms and all(np.isfinite(v).all() for v in terms.values()):
+        png = plots.reward_terms(labels, terms, out / "reward_terms.png", title="What the return is made of")
+        blocks.append(page.Image(png, caption=_TERMS_CAPTION + " Mean over each group's runs' final evaluations."))
+    return page.Section("Reward terms and measures", blocks)
+
+
+_TERMS_CAPTION = (
+    "Each reward term's sum per episode, stacked (negative terms below zero); the black mark is the return."
+)
+
+
+def info_table(labels: list[str], infos: list[dict[str, float]], what: str) -> Any:
+    """A page table: one row per label, one column per reward term (sum per episode) and measure (mean
+    per step), the prefixes dropped from the headers ("term: ..." and "measure: ...")."""
+    from simrl.evaluation import report as page
+
+    keys = list(dict.fromkeys(k for info in infos for k in info))
+    keys.sort(key=lambda k: (k.startswith(METRIC), k))
+    header = [
+        f"term: {k.removeprefix(TERM)}" if k.startswith(TERM) else f"measure: {k.removeprefix(METRIC)}" for k in keys
+    ]
+    rows = [[label, *(page.format_value(info.get(k)) for k in keys)] for label, info in zip(labels, infos, strict=True)]
+    return page.Table([what, *header], rows)
 
 
 def _compare_grid(groups: dict[str, list[RunData]], grid: list[tuple[str, list[float]]], device: str) -> GridComparison:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ class CheckpointEval:
     pct: int
     step: int
     returns: np.ndarray
+    info: dict[str, np.ndarray] = field(default_factory=dict)  # reward_* terms and metric_* measures, per episode
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class RunData:
     results: np.ndarray  # (k, episodes)
     random: np.ndarray  # (episodes,)
     checkpoints: tuple[CheckpointEval, ...]
+    info: dict[str, np.ndarray] = field(default_factory=dict)  # key -> (k, episodes): reward_* and metric_*
+    random_info: dict[str, np.ndarray] = field(default_factory=dict)  # key -> (episodes,), the random policy's
 
     @property
     def final(self) -> np.ndarray:
@@ -40,6 +43,16 @@ class RunData:
     @property
     def name(self) -> str:
         return self.dir.name
+
+    @property
+    def final_info(self) -> dict[str, float]:
+        """The final evaluation's mean over episodes of each ``reward_*`` term and ``metric_*`` measure."""
+        return info_means({k: v[-1] for k, v in self.info.items()})
+
+
+def info_means(info: dict[str, np.ndarray]) -> dict[str, float]:
+    """Each info key's mean over episodes (keys an evaluation lacked, all NaN, left out)."""
+    return {k: float(np.nanmean(v)) for k, v in info.items() if np.isfinite(v).any()}
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -57,15 +70,18 @@ def load_run(run_dir: Path) -> RunData:
     if not evals.timesteps:
         raise SimrlError(f"run '{run_dir}' has no evaluations yet", "wait for its first evaluation or checkpoint")
     random = folder.read_baseline()
-    cps = [CheckpointEval(cp.pct, cp.step, returns) for cp, returns in folder.checkpoint_evals()]
+    cps = [CheckpointEval(cp.pct, cp.step, ev.returns, dict(ev.info)) for cp, ev in folder.checkpoint_evals()]
+    results = np.array(evals.results, dtype=np.float64).reshape(len(evals.timesteps), -1)
     return RunData(
         run_dir,
         config,
         meta,
         np.array(evals.timesteps, dtype=np.int64),
-        np.array(evals.results, dtype=np.float64).reshape(len(evals.timesteps), -1),
-        random.astype(np.float64),
+        results,
+        random.returns,
         tuple(cps),
+        {k: np.array(v, dtype=np.float64).reshape(results.shape) for k, v in evals.info.items()},
+        dict(random.info),
     )
 
 

@@ -8,7 +8,8 @@
       meta.json            status (running|done|failed|stopped), steps, versions, times
       .lock                flock-ed while a process trains the run
       progress.csv  tensorboard/
-      evaluations.npz      periodic evaluations (SB3 EvalCallback layout)
+      evaluations.npz      periodic evaluations (SB3 EvalCallback layout; plus the env's reward_* terms
+                           and metric_* measures per episode)
       random_baseline.npz  the random policy on the same episode seeds
       checkpoints/<pct>/   the trainer's declared files, state.json (step, random and evaluation
                            states, the trainer's plain state, the list of files), eval.npz
@@ -36,7 +37,7 @@ import numpy as np
 import yaml
 
 from simrl.errors import CheckpointError, ConfigError
-from simrl.evaluation.evaluate import EvalResult
+from simrl.evaluation.evaluate import EvalResult, is_info_key
 from simrl.utils import atomic
 
 CONFIG, META, COMMAND, LOCK = "config.yaml", "meta.json", "command.txt", ".lock"
@@ -63,14 +64,21 @@ class EvalLog:
     train_seconds: list[float] = field(default_factory=list)
     """The run's wall time when each evaluation was made, less the time spent evaluating (NaN: unknown,
     a run written before it was kept). Timing, so never part of a bit-for-bit comparison."""
+    info: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    """Info key (``reward_*``, ``metric_*``) -> per-episode values of each evaluation (NaN where an
+    evaluation lacked the key)."""
     best_mean: float = -math.inf
 
     def add(self, step: int, result: EvalResult, train_seconds: float = math.nan) -> bool:
         """Record an evaluation; True when it is the best so far."""
+        n = len(self.timesteps)
         self.timesteps.append(step)
         self.results.append(result.returns)
         self.ep_lengths.append(result.lengths)
         self.train_seconds.append(float(train_seconds))
+        for key in [*self.info, *(k for k in result.info if k not in self.info)]:
+            rows = self.info.setdefault(key, [np.full(len(r), np.nan) for r in self.results[:n]])
+            rows.append(np.asarray(result.info.get(key, np.full(len(result.returns), np.nan)), dtype=np.float64))
         if result.mean > self.best_mean:
             self.best_mean = result.mean
             return True
@@ -78,7 +86,9 @@ class EvalLog:
 
     @property
     def last(self) -> EvalResult | None:
-        return EvalResult(self.results[-1], self.ep_lengths[-1]) if self.timesteps else None
+        if not self.timesteps:
+            return None
+        return EvalResult(self.results[-1], self.ep_lengths[-1], {k: v[-1] for k, v in self.info.items()})
 
 
 @dataclass(frozen=True)
@@ -204,6 +214,7 @@ class RunFolder:
             results=np.array(log.results, dtype=np.float64).reshape(n, -1),
             ep_lengths=np.array(log.ep_lengths, dtype=np.int64).reshape(n, -1),
             train_seconds=np.array(log.train_seconds, dtype=np.float64),
+            **{k: np.array(v, dtype=np.float64).reshape(n, -1) for k, v in log.info.items()},
         )
         atomic.write_bytes(self.path / EVALUATIONS, buf.getvalue())
 
@@ -212,14 +223,18 @@ class RunFolder:
         log = EvalLog(best_mean=best_mean)
         path = self.path / EVALUATIONS
         if path.is_file():
-            ev = read_npz(path, ("timesteps", "results", "ep_lengths"), optional=("train_seconds",))
+            ev = read_npz(path, ("timesteps", "results", "ep_lengths"), optional=("train_seconds",), info=True)
             seconds = ev.get("train_seconds", np.full(len(ev["timesteps"]), np.nan))
-            for t, r, n, s in zip(ev["timesteps"], ev["results"], ev["ep_lengths"], seconds, strict=True):
+            info = {k: v for k, v in ev.items() if is_info_key(k) and v.shape == ev["results"].shape}
+            rows = zip(ev["timesteps"], ev["results"], ev["ep_lengths"], seconds, strict=True)
+            for i, (t, r, n, s) in enumerate(rows):
                 if max_step is None or t <= max_step:
                     log.timesteps.append(int(t))
                     log.results.append(r)
                     log.ep_lengths.append(n)
                     log.train_seconds.append(float(s))
+                    for k, v in info.items():
+                        log.info.setdefault(k, []).append(v[i])
         return log
 
     def save_baseline(self, result: EvalResult) -> None:
@@ -228,9 +243,10 @@ class RunFolder:
     def has_baseline(self) -> bool:
         return (self.path / BASELINE).is_file()
 
-    def read_baseline(self) -> np.ndarray:
+    def read_baseline(self) -> EvalResult:
+        """The random policy's evaluation (its info terms when the run kept them)."""
         try:
-            return read_npz(self.path / BASELINE, ("results",))["results"]
+            return EvalResult.from_arrays(read_npz(self.path / BASELINE, ("results",), info=True))
         except FileNotFoundError:
             raise CheckpointError(f"run '{self.path}' has no {BASELINE}") from None
 
@@ -275,12 +291,13 @@ class RunFolder:
                 raise CheckpointError(f"checkpoint '{path}' is incomplete: {name} is missing")
         return Checkpoint(path=path, pct=int(path.name), step=step, state=state)
 
-    def checkpoint_evals(self) -> list[tuple[Checkpoint, np.ndarray]]:
-        """Each complete checkpoint with the returns of its evaluation (those that have one)."""
+    def checkpoint_evals(self) -> list[tuple[Checkpoint, EvalResult]]:
+        """Each complete checkpoint with its evaluation (those that have one)."""
         out = []
         for path in self.checkpoints():
             if (path / CHECKPOINT_EVAL).is_file():
-                out.append((self.read_checkpoint(path), read_npz(path / CHECKPOINT_EVAL, ("results",))["results"]))
+                arrays = read_npz(path / CHECKPOINT_EVAL, ("results",), info=True)
+                out.append((self.read_checkpoint(path), EvalResult.from_arrays(arrays)))
         return out
 
     def clean_partial(self) -> None:
@@ -335,16 +352,20 @@ class RunFolder:
         return path
 
 
-def read_npz(path: Path, keys: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+def read_npz(
+    path: Path, keys: tuple[str, ...], optional: tuple[str, ...] = (), *, info: bool = False
+) -> dict[str, np.ndarray]:
     """Arrays of an npz written by simrl (no pickles); FileNotFoundError when missing, else CheckpointError.
 
-    ``optional`` keys are read when the file has them (arrays added to a format later).
+    ``optional`` keys are read when the file has them (arrays added to a format later); with ``info``,
+    so are the evaluation's ``reward_*`` and ``metric_*`` arrays.
     """
     import zipfile
 
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in (*keys, *(o for o in optional if o in npz.files))}
+            extra = [k for k in npz.files if info and is_info_key(k)]
+            return {k: npz[k] for k in (*keys, *(o for o in optional if o in npz.files), *extra)}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:

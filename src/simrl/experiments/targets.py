@@ -124,6 +124,11 @@ class EvalReport:
     lengths: list[int]
     random_mean: float
     random_std: float
+    info: dict[str, list[float]] = field(default_factory=dict)
+    """Per-episode ``reward_*`` terms (sums; they add up to ``returns``) and ``metric_*`` measures (means
+    over the episode) the env reports in ``info``; empty for envs that report none."""
+    random_info: dict[str, float] = field(default_factory=dict)
+    """The random policy's mean of each of those over its episodes."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +150,8 @@ def evaluate_target(target: Target) -> EvalReport:
         lengths=result.lengths.tolist(),
         random_mean=baseline.mean,
         random_std=baseline.std,
+        info={k: v.tolist() for k, v in result.info.items()},
+        random_info={k: float(v.mean()) for k, v in baseline.info.items()},
     )
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from simrl.envs.params import Param, ParamSpace
 from simrl.envs.planar.base import DARK, RED, WOOD, Canvas, PlanarEnv, body_state
-from simrl.envs.planar.biped import ANKLE_RANGE, BIPED_PARAMS, HEAD_R, Biped, Joint, add, rotate
+from simrl.envs.planar.biped import ANKLE_RANGE, BIPED_PARAMS, HEAD_R, Biped, Joint, add, posture, rotate
 
 PLANK_THICKNESS = 0.05  # m
 STANCE = 0.2  # m: each ankle's distance from the plank's centre
@@ -63,6 +63,13 @@ class BallBalance(PlanarEnv):
       learned to sit down to balance).
 
     ``info`` holds each term as ``reward_<name>``; they sum to the reward.
+
+    ## Measures
+
+    ``info`` also holds the posture as ``metric_<name>`` each step (evaluation averages them over an
+    episode): ``upright`` (1 while the torso is within 20 degrees of vertical), ``ball_drift`` (m, how
+    far the ball has rolled from where the episode started) and ``joint_speed`` (the eight hinges'
+    mean angular speed, rad/s).
 
     ## Starting state
 
@@ -134,6 +141,7 @@ class BallBalance(PlanarEnv):
         plank.position = add((x0, 2 * r), rotate((0.0, PLANK_THICKNESS / 2), tilt))
         space.add(ground, ball, ball_shape, plank, plank_shape)
         self.ball, self.plank = ball, plank
+        self._start_x = float(x0)
 
         # Legs straight, splayed so that both ankles sit on the plank STANCE from its centre.
         leg = p["thigh_length"] + p["shin_length"]
@@ -196,6 +204,12 @@ class BallBalance(PlanarEnv):
             or abs(self._along_plank(self.ball.position)) > half
         )
         return terms, terminated
+
+    def _measures(self, obs: np.ndarray) -> dict[str, float]:
+        return {
+            "ball_drift": abs(float(self.ball.position.x) - self._start_x),
+            **posture(float(obs[2]), self.joints),
+        }
 
     def _camera(self) -> tuple[float, float, float]:
         p = self.params

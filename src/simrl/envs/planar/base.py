@@ -2,9 +2,10 @@
 
 A task subclasses :class:`PlanarEnv` and writes four methods: ``_build`` (a fresh pymunk space from
 the current parameters and a seeded generator), ``_act`` (forces and torques for one physics substep),
-``_observe`` and ``_outcome`` (reward terms and termination). The base class owns the rest: the
-control rate and substeps, seeding, parameter changes, the reward variants and their ``info`` terms,
-and drawing (pygame-ce, imported only when a frame is drawn).
+``_observe`` and ``_outcome`` (reward terms and termination), and may write ``_measures`` (what
+``info`` reports as ``metric_<name>``). The base class owns the rest: the control rate and substeps,
+seeding, parameter changes, the reward variants and their ``info`` terms, and drawing (pygame-ce,
+imported only when a frame is drawn).
 
 Units are SI (metres, kilograms, seconds, newtons); y points up; angles are counter-clockwise.
 The world is rebuilt at every reset, so a seeded reset fully determines the episode.
@@ -185,6 +186,7 @@ class PlanarEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.reward_name == "alive":
             terms = {"alive": 1.0}
         info = {f"reward_{k}": v for k, v in terms.items()}
+        info.update((f"metric_{k}", v) for k, v in self._measures(obs).items())
         if self.render_mode == "human":
             self.render()
         return obs, float(sum(terms.values())), bool(terminated), False, info
@@ -203,6 +205,10 @@ class PlanarEnv(gym.Env[np.ndarray, np.ndarray]):
     def _outcome(self, action: np.ndarray, obs: np.ndarray) -> tuple[dict[str, float], bool]:
         """The shaped reward's terms (``alive`` first) and whether the episode has terminated."""
         raise NotImplementedError
+
+    def _measures(self, obs: np.ndarray) -> dict[str, float]:
+        """Measures of the state after a step, reported as ``info["metric_<name>"]`` (none by default)."""
+        return {}
 
     def _camera(self) -> tuple[float, float, float]:
         """The world point at the frame's centre and the pixels per metre."""

@@ -61,6 +61,23 @@ class Joint:
     def angle(self) -> float:
         return wrap_angle(self.child.angle - self.parent.angle)
 
+    @property
+    def speed(self) -> float:
+        """The hinge's angular speed (rad/s)."""
+        return abs(self.child.angular_velocity - self.parent.angular_velocity)
+
+
+UPRIGHT = math.radians(20.0)  # metric_upright: the torso within this of vertical
+
+
+def posture(torso_angle: float, joints: list[Joint]) -> dict[str, float]:
+    """The posture measures both bipeds report: ``upright`` (1 while the torso is within 20 degrees of
+    vertical) and ``joint_speed`` (the hinges' mean angular speed, rad/s)."""
+    return {
+        "upright": float(abs(torso_angle) < UPRIGHT),
+        "joint_speed": sum(j.speed for j in joints) / len(joints),
+    }
+
 
 class Biped:
     """A torso with a head, two legs (thigh, shin) and optionally two arms, as pymunk bodies.
@@ -243,6 +260,13 @@ class BipedStand(PlanarEnv):
 
     ``info`` holds each term as ``reward_<name>``; they sum to the reward.
 
+    ## Measures
+
+    ``info`` also holds the posture as ``metric_<name>`` each step (evaluation averages them over an
+    episode): ``both_feet_down`` (1 while both feet touch the ground), ``torso_drift`` (m, how far the
+    torso's centre has moved along x from where the episode started), ``upright`` (1 while the torso
+    is within 20 degrees of vertical) and ``joint_speed`` (the four hinges' mean angular speed, rad/s).
+
     ## Starting state
 
     Standing straight with the torso's angle and the four joint angles each perturbed by
@@ -310,6 +334,7 @@ class BipedStand(PlanarEnv):
             self.biped.shapes[f"foot_{side}"].friction = self.params["friction"]
         self._order = [self.biped.bodies[n] for n in ("torso", "thigh_l", "shin_l", "thigh_r", "shin_r")]
         self._fall_height = self.FALL_FRACTION * self._standing_heights()[0]
+        self._start_x = float(self.biped.bodies["torso"].position.x)
         self._head_low = self._fall_height + self.params["torso_length"] / 2 + HEAD_R
 
     def _act(self, action: np.ndarray) -> None:
@@ -344,6 +369,13 @@ class BipedStand(PlanarEnv):
             "ctrl": -0.1 * float(np.mean(action * action)),
         }
         return terms, float(obs[1]) < self._fall_height
+
+    def _measures(self, obs: np.ndarray) -> dict[str, float]:
+        return {
+            "both_feet_down": float(obs[34] * obs[35]),
+            "torso_drift": abs(float(self.biped.bodies["torso"].position.x) - self._start_x),
+            **posture(float(obs[2]), self.biped.joints),
+        }
 
     def _camera(self) -> tuple[float, float, float]:
         _, head = self._standing_heights()
