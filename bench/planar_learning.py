@@ -1,7 +1,7 @@
 """Do the presets of the 2-D tasks work for every seed, and does the standing look natural? (issue 16)
 
     python bench/planar_learning.py                                  # every task and algorithm, 5 seeds: hours
-    python bench/planar_learning.py --tasks biped --algos sac --workers 2
+    python bench/planar_learning.py --tasks biped --algos sac --timesteps 80000 --eval-freq 4000
     python bench/planar_learning.py --tasks ball --algos sac --timesteps 100000 --env-kwarg reward=shaped
 
 Each (task, algorithm) is one ``simrl sweep ALGO ENV --seeds 0-4`` with the algorithm's preset, run as a
@@ -85,6 +85,7 @@ def main() -> None:
     ap.add_argument("--algos", default="sac,ppo")
     ap.add_argument("--seeds", default="0-4")
     ap.add_argument("--timesteps", type=int, default=None, help="default: each preset's")
+    ap.add_argument("--eval-freq", type=int, default=None, help="default: each sweep's (1/20 of a run)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--env-kwarg", action="append", default=[], help="passed to every sweep")
     ap.add_argument("--set", action="append", default=[], dest="set_", help="a hyper-parameter for every sweep")
@@ -103,6 +104,7 @@ def main() -> None:
             cmd = [*SIMRL, "sweep", algo, TASKS[task], "--seeds", args.seeds, "--workers", str(args.workers)]
             cmd += ["--out", str(folder)]
             cmd += [f"--timesteps={args.timesteps}"] if args.timesteps else []
+            cmd += [f"--eval-freq={args.eval_freq}"] if args.eval_freq else []
             cmd += [x for kw in args.env_kwarg for x in ("--env-kwarg", kw)]
             cmd += [x for s in args.set_ for x in ("--set", s)]
             started = time.perf_counter()

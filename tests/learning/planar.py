@@ -27,4 +27,5 @@ def train(tmp_path, env_id: str, timesteps: int, seed: int):
     meta = json.loads((run / "meta.json").read_text())
     assert meta["timesteps_done"] == timesteps
     with np.load(run / "evaluations.npz", allow_pickle=False) as ev:
-        return ev["results"][-1], ev["ep_lengths"][-1], meta
+        measures = {k.removeprefix("metric_"): float(ev[k][-1].mean()) for k in ev.files if k.startswith("metric_")}
+        return ev["results"][-1], ev["ep_lengths"][-1], meta, measures

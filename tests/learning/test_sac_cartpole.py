@@ -19,6 +19,6 @@ def test_sac_keeps_the_cart_pole_up_for_full_episodes(tmp_path):
     Measured, this configuration: seeds 0, 1, 2 keep the pole up for all 10 evaluation episodes at
     25,000 steps (seed 0 also at 15,000 and 20,000); seed 3 does not (mean length 361).
     """
-    returns, lengths, meta = train(tmp_path, "simrl/CartPole-v0", 25_000, 0)
+    returns, lengths, meta, _ = train(tmp_path, "simrl/CartPole-v0", 25_000, 0)
     assert np.all(lengths == 500), lengths
     assert returns.mean() > meta["random_mean_reward"] + 500
