@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from simrl.errors import CheckpointError
 from simrl.evaluation.evaluate import EvalResult
 from simrl.experiments.runfolder import EvalLog, RunFolder
 
@@ -41,3 +43,9 @@ def test_evaluations_keep_the_envs_terms_and_measures_through_a_save_and_load(tm
         again = EvalResult.from_arrays(dict(npz))
     assert {k: v.tolist() for k, v in again.info.items()} == {"reward_a": [1.0], "metric_m": [0.5]}
     assert list(again.terms) == ["reward_a"] and list(again.metrics) == ["metric_m"]
+
+
+def test_info_arrays_that_are_not_numbers_are_a_corrupt_file(tmp_path):
+    np.savez(tmp_path / "evaluations.npz", timesteps=[1], results=[[1.0]], ep_lengths=[[2]], metric_m=[["a"]])
+    with pytest.raises(CheckpointError, match="'metric_m' holds"):
+        RunFolder(tmp_path).load_evals()

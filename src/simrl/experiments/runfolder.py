@@ -365,8 +365,12 @@ def read_npz(
     try:
         with np.load(path, allow_pickle=False) as npz:
             extra = [k for k in npz.files if info and is_info_key(k)]
-            return {k: npz[k] for k in (*keys, *(o for o in optional if o in npz.files), *extra)}
+            arrays = {k: npz[k] for k in (*keys, *(o for o in optional if o in npz.files), *extra)}
     except FileNotFoundError:
         raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         raise CheckpointError(f"'{path}' is truncated or corrupt ({type(e).__name__})") from None
+    for k in extra:  # an env's terms and measures are numbers; anything else was not written by simrl
+        if arrays[k].dtype.kind not in "fiub":
+            raise CheckpointError(f"'{path}' is corrupt: '{k}' holds {arrays[k].dtype} values, not numbers")
+    return arrays
