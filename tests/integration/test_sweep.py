@@ -123,7 +123,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def test_sigkilled_sweep_resumes_to_identical_runs(tmp_path, one_by_one):
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_killed_sweep_resumes_to_identical_runs(tmp_path, one_by_one, signum):
+    """SIGKILL: the workers die with the head (PR_SET_PDEATHSIG). SIGTERM: the head stops its workers and
+    exits 143 at once, not after their runs end."""
     folder = tmp_path / "sw"
     args = [sys.executable, "-m", "simrl.cli", "sweep", *TINY, "--workers", "2", "--out", str(folder)]
     head = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -132,8 +135,8 @@ def test_sigkilled_sweep_resumes_to_identical_runs(tmp_path, one_by_one):
         assert head.poll() is None and time.monotonic() < deadline, "the sweep ended before a checkpoint was seen"
         time.sleep(0.05)
     workers = _children(head.pid)
-    head.send_signal(signal.SIGKILL)  # the head only: its workers must die with it
-    head.wait()
+    head.send_signal(signum)  # the head only: its workers must die with it
+    assert head.wait(timeout=10) == (-signum if signum == signal.SIGKILL else 128 + signum)
     for w in workers:
         while _alive(w):
             assert time.monotonic() < deadline, "a worker outlived the killed head"

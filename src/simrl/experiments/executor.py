@@ -9,7 +9,8 @@ bit-identical to a run that never stopped.
 - One worker: the tasks one after another in this process (no worker to start).
 - Local (default): a ``concurrent.futures`` pool of ``workers`` spawned processes, one torch thread each.
   Each worker asks the kernel to kill it when the process that started it dies (Linux ``PR_SET_PDEATHSIG``),
-  so killing the head never leaves a worker training a run folder behind it.
+  so killing the head never leaves a worker training a run folder behind it; a SIGTERM or Ctrl-C to the
+  head stops its workers at once too, rather than waiting for their runs to end.
 - Ray (``ray="auto"`` or an address): one Ray task per job with ``num_cpus=1``. Ray resubmits a task whose
   worker or node died (up to ``retries`` times: its own ``max_retries``); an exception in the task comes
   back here and is resubmitted the same way as locally.
@@ -210,21 +211,27 @@ def _run_local(
                 running[pool.submit(fn, *tasks[key])] = key
                 event("start", key, attempts[key], None)
 
-            for key in todo:
-                submit(key)
-            todo = []
-            while running:
-                done, _ = cf.wait(running, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
-                poll()
-                for future in done:
-                    key = running.pop(future)
-                    error = future.exception()
-                    value = future.result() if error is None else None
-                    if _settle(key, attempts[key], value, error, settings, outcomes, event):
-                        if isinstance(error, cf.process.BrokenProcessPool):
-                            todo.append(key)  # the pool is gone: sent again with the next one
-                        else:
-                            submit(key)
+            try:
+                for key in todo:
+                    submit(key)
+                todo = []
+                while running:
+                    done, _ = cf.wait(running, timeout=POLL_S, return_when=cf.FIRST_COMPLETED)
+                    poll()
+                    for future in done:
+                        key = running.pop(future)
+                        error = future.exception()
+                        value = future.result() if error is None else None
+                        if _settle(key, attempts[key], value, error, settings, outcomes, event):
+                            if isinstance(error, cf.process.BrokenProcessPool):
+                                todo.append(key)  # the pool is gone: sent again with the next one
+                            else:
+                                submit(key)
+            except BaseException:  # SIGTERM, Ctrl-C or a bug in the head: stop the workers now, not after their runs
+                for process in multiprocessing.active_children():
+                    process.terminate()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     return outcomes
 
 
