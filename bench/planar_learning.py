@@ -35,10 +35,17 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 SIMRL = [sys.executable, "-m", "simrl.cli"]
-TASKS = {"cartpole": "simrl/CartPole-v0", "biped": "simrl/BipedStand-v0", "ball": "simrl/BallBalance-v0"}
+TASKS = {
+    "cartpole": "simrl/CartPole-v0",
+    "biped": "simrl/BipedStand-v1",
+    "biped-v0": "simrl/BipedStand-v0",  # no ankles, no posture terms: for contrast
+    "ball": "simrl/BallBalance-v0",
+}
 LIMIT = 500  # every task's time limit
+STAND = (("metric_both_feet_down", True, 0.95), ("metric_torso_drift", False, 0.1))
 GOALS = {  # task -> (measure, at least (True) or under (False), value) for every seed
-    "biped": (("metric_both_feet_down", True, 0.95), ("metric_torso_drift", False, 0.1)),
+    "biped": STAND,
+    "biped-v0": STAND,
     "ball": (("metric_upright", True, 0.95),),
 }
 
@@ -70,7 +77,7 @@ def summarize(task: str, runs: list[Path]) -> dict:
         per_seed = np.array([float(np.mean(f[k])) for f in finals])
         m = aggregate(per_seed, rng=0)
         out["measures"][k] = {"per_seed": per_seed.tolist(), "iqm": m["iqm"], "iqm_ci": m["iqm_ci"]}
-    if task in ("cartpole", "biped"):
+    if task in ("cartpole", "biped", "biped-v0"):
         out["goals"]["every episode full, every seed"] = all(full)
     for key, at_least, value in GOALS.get(task, ()):
         per_seed = out["measures"][key]["per_seed"]
@@ -81,7 +88,7 @@ def summarize(task: str, runs: list[Path]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--tasks", default="cartpole,biped,ball", help="comma-separated: cartpole, biped, ball")
+    ap.add_argument("--tasks", default="cartpole,biped,ball", help="comma-separated: cartpole, biped, biped-v0, ball")
     ap.add_argument("--algos", default="sac,ppo")
     ap.add_argument("--seeds", default="0-4")
     ap.add_argument("--timesteps", type=int, default=None, help="default: each preset's")

@@ -13,7 +13,12 @@ import simrl.envs  # noqa: F401  registers the ids
 from simrl.envs.vec import make_vec_env, param_space
 from simrl.errors import EnvError
 
-SIZES = {"simrl/CartPole-v0": (4, 1), "simrl/BipedStand-v0": (36, 4), "simrl/BallBalance-v0": (62, 8)}
+SIZES = {
+    "simrl/CartPole-v0": (4, 1),
+    "simrl/BipedStand-v0": (36, 4),
+    "simrl/BipedStand-v1": (50, 6),
+    "simrl/BallBalance-v0": (62, 8),
+}
 IDS = list(SIZES)
 
 
@@ -86,6 +91,7 @@ def test_alive_reward_is_one_per_step(env_id):
 
 MEASURES = {
     "simrl/BipedStand-v0": {"metric_both_feet_down", "metric_torso_drift", "metric_upright", "metric_joint_speed"},
+    "simrl/BipedStand-v1": {"metric_both_feet_down", "metric_torso_drift", "metric_upright", "metric_joint_speed"},
     "simrl/BallBalance-v0": {"metric_ball_drift", "metric_upright", "metric_joint_speed"},
 }
 
@@ -102,10 +108,37 @@ def test_the_bipeds_report_their_posture_every_step(env_id):
         assert {k for k in info if k.startswith("metric_")} == MEASURES[env_id]
         assert info["metric_upright"] == 1.0 and info["metric_joint_speed"] < 1.0
         assert info.get("metric_both_feet_down", 1.0) == 1.0
-        assert info.get("metric_torso_drift", 0.0) < 0.01 and info.get("metric_ball_drift", 0.0) < 0.01
+        assert info.get("metric_torso_drift", 0.0) < 0.02 and info.get("metric_ball_drift", 0.0) < 0.01
     _, _, infos = rollout(gym.make(env_id), seed=3, steps=60)
     assert np.mean([i["metric_joint_speed"] for i in infos]) > 2.0
     assert min(i["metric_upright"] for i in infos) == 0.0
+
+
+def test_v1_has_ankles_and_rewards_the_posture():
+    """v1: six hinges (feet on ankles: a foot turns against its shin), and its reward is v0's terms plus
+    pose, feet, drift and still, each read off the observation and the measures of the same step."""
+    env = gym.make("simrl/BipedStand-v1")
+    env.reset(seed=2)
+    assert [j.name for j in env.unwrapped.biped.joints] == [
+        *("hip_l", "knee_l", "hip_r", "knee_r", "ankle_l", "ankle_r")
+    ]
+    for _ in range(4):
+        obs, *_ = env.step(np.array([0, 0, 0, 0, 1, -1], np.float32))
+    assert obs[46] > 0.01 and obs[47] < -0.01  # the ankles turned, opposite ways
+    env.reset(seed=5)
+    rng, poses, term = np.random.default_rng(0), [], False
+    while not term:  # random torques until it falls
+        obs, r, term, _, i = env.step(rng.uniform(-1, 1, 6).astype(np.float32))
+        terms = {k[7:]: v for k, v in i.items() if k.startswith("reward_")}
+        assert set(terms) == {"alive", "upright", "height", "ctrl", "pose", "feet", "drift", "still"}
+        q = obs[42:48].astype(np.float64)
+        assert terms["pose"] == pytest.approx(np.exp(-(q @ q) / 0.25))
+        assert terms["feet"] == i["metric_both_feet_down"]
+        assert terms["drift"] == pytest.approx(-2.0 * min(i["metric_torso_drift"], 0.5))
+        assert terms["still"] == pytest.approx(-0.1 * min(i["metric_joint_speed"], 5.0))
+        assert r == pytest.approx(sum(terms.values()))
+        poses.append(terms["pose"])
+    assert max(poses) <= 1.0 and min(poses) < 0.5  # bent by random torques
 
 
 def test_evaluation_sums_terms_and_averages_measures_per_episode():

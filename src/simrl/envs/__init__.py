@@ -1,5 +1,7 @@
 """Gymnasium ids for every simrl environment, and the one public way to vectorize them."""
 
+import warnings
+
 from gymnasium.envs.registration import register, registry
 
 from simrl.envs.mujoco import select_gl
@@ -18,10 +20,15 @@ if "simrl/Pendulum-v0" not in registry:
 for _id, _entry in (
     ("simrl/CartPole-v0", "simrl.envs.planar.cartpole:PlanarCartPole"),
     ("simrl/BipedStand-v0", "simrl.envs.planar.biped:BipedStand"),
+    ("simrl/BipedStand-v1", "simrl.envs.planar.biped:BipedStandV1"),
     ("simrl/BallBalance-v0", "simrl.envs.planar.ballbot:BallBalance"),
 ):
     if _id not in registry:
         register(id=_id, entry_point=_entry, max_episode_steps=500)
+
+# An older version of a simrl task stays registered so that its runs resume and evaluate as they were;
+# Gymnasium's "is out of date" notice on every make of it would only repeat the README.
+warnings.filterwarnings("ignore", message=r".*environment simrl/.* is out of date", category=DeprecationWarning)
 
 # CS285's obstacle course; its homework ran 100-step episodes.
 if "simrl/Obstacles-v0" not in registry:

@@ -9,13 +9,13 @@ import numpy as np
 
 from simrl.envs.params import Param, ParamSpace
 from simrl.envs.planar.base import DARK, RED, WOOD, Canvas, PlanarEnv, body_state
-from simrl.envs.planar.biped import ANKLE_RANGE, BIPED_PARAMS, HEAD_R, Biped, Joint, add, posture, rotate
+from simrl.envs.planar.biped import ANKLE_RANGE, ANKLE_SHARE, BIPED_PARAMS, HEAD_R, Biped, Joint, add, posture, rotate
 
 PLANK_THICKNESS = 0.05  # m
 STANCE = 0.2  # m: each ankle's distance from the plank's centre
 PLANK_TIP = 0.6  # rad: the plank has tipped over beyond this
 TORSO_TIP = 0.8  # rad: the torso has tipped over beyond this
-ANKLE_SHARE, SHOULDER_SHARE = 0.5, 0.25  # of motor_strength
+SHOULDER_SHARE = 0.25  # of motor_strength
 
 
 class BallBalance(PlanarEnv):

@@ -21,6 +21,7 @@ TORSO_R, THIGH_R, SHIN_R, ARM_R, FOOT_R, HEAD_R = 0.07, 0.05, 0.04, 0.035, 0.03,
 HEEL, TOE = 0.06, 0.16  # foot extent behind and ahead of the ankle
 ARM_LENGTH = 0.55
 HEAD_SHARE, FOOT_SHARE = 0.15, 0.2  # of the torso's and the shin's mass
+ANKLE_SHARE = 0.5  # an ankle's strength, of motor_strength
 JOINT_DAMPING = 1.0  # N m s/rad, on every joint
 CONTACT_TOLERANCE = 0.005  # m: a foot this close to the ground counts as touching it
 # Relative angle limits (child angle - parent angle, rad). Hips flex forward (+), knees bend back (-).
@@ -80,17 +81,21 @@ def posture(torso_angle: float, joints: list[Joint]) -> dict[str, float]:
 
 
 class Biped:
-    """A torso with a head, two legs (thigh, shin) and optionally two arms, as pymunk bodies.
+    """A torso with a head, two legs (thigh, shin), optionally feet and two arms, as pymunk bodies.
 
     The legs lie in the same plane; "left" is drawn in front. Body origins are segment midpoints;
-    each segment's local axis points from its lower end (0, -L/2) to its upper end (0, L/2).
+    each segment's local axis points from its lower end (0, -L/2) to its upper end (0, L/2). Feet are
+    rigid parts of the shins, or with ``ankles`` bodies of their own (origin at the ankle) on
+    motorised ankles.
     """
 
-    def __init__(self, p: Any, *, feet: bool, arms: bool, group: int = 1) -> None:
+    def __init__(self, p: Any, *, feet: bool, arms: bool, ankles: bool = False, group: int = 1) -> None:
         import pymunk
 
+        if ankles and not feet:
+            raise ValueError("ankles need feet")
         self.p = p
-        self.feet, self.arms = feet, arms
+        self.feet, self.arms, self.ankles = feet, arms, ankles
         self.filter = pymunk.ShapeFilter(group=group)
         self.bodies: dict[str, Any] = {}
         self.shapes: dict[str, Any] = {}
@@ -137,7 +142,9 @@ class Biped:
             knee = add(hip, rotate((0, -lth), a_thigh))
             thigh.angle, thigh.position = a_thigh, add(hip, rotate((0, -lth / 2), a_thigh))
             shin.angle, shin.position = a_shin, add(knee, rotate((0, -ls / 2), a_shin))
-            if self.feet:
+            if self.feet and self.ankles:
+                self._ankle(space, side, shin)
+            elif self.feet:
                 foot = pymunk.Segment(shin, (-HEEL, -ls / 2), (TOE, -ls / 2), FOOT_R)
                 foot.mass, foot.filter, foot.friction = p["shin_mass"] * FOOT_SHARE, self.filter, 1.0
                 space.add(foot)
@@ -149,6 +156,11 @@ class Biped:
                 pymunk.RotaryLimitJoint(thigh, shin, *KNEE_RANGE),
             )
             self.joints += [Joint(f"hip_{side}", torso, thigh, strength), Joint(f"knee_{side}", thigh, shin, strength)]
+        if self.ankles:
+            b = self.bodies
+            self.joints += [
+                Joint(f"ankle_{side}", b[f"shin_{side}"], b[f"foot_{side}"], ANKLE_SHARE * strength) for side in "lr"
+            ]
         if self.arms:
             for side in ("l", "r"):
                 arm = self._segment_body(space, f"arm_{side}", ARM_LENGTH, 2.0, ARM_R)
@@ -158,6 +170,23 @@ class Biped:
                     pymunk.PivotJoint(torso, arm, (0, lt / 2 - 0.05), (0, ARM_LENGTH / 2)),
                     pymunk.RotaryLimitJoint(torso, arm, *SHOULDER_RANGE),
                 )
+
+    def _ankle(self, space: Any, side: str, shin: Any) -> None:
+        """A foot body hinged to the shin's lower end, square to the shin, its ankle limited to ANKLE_RANGE."""
+        import pymunk
+
+        foot = pymunk.Body()
+        shape = pymunk.Segment(foot, (-HEEL, 0), (TOE, 0), FOOT_R)
+        shape.mass, shape.filter, shape.friction = self.p["shin_mass"] * FOOT_SHARE, self.filter, 1.0
+        ankle = (0, -self.p["shin_length"] / 2)
+        foot.angle, foot.position = shin.angle, shin.local_to_world(ankle)
+        space.add(
+            foot,
+            shape,
+            pymunk.PivotJoint(shin, foot, ankle, (0, 0)),
+            pymunk.RotaryLimitJoint(shin, foot, *ANKLE_RANGE),
+        )
+        self.bodies[f"foot_{side}"], self.shapes[f"foot_{side}"] = foot, shape
 
     def leg_points(self, hip: tuple[float, float], torso_angle: float, q: tuple[float, float]) -> dict[str, Any]:
         """Knee, ankle, heel and toe of a leg with joint angles ``q`` hanging from ``hip`` (no building)."""
@@ -298,6 +327,7 @@ class BipedStand(PlanarEnv):
 
     ENV_ID = "simrl/BipedStand-v0"
     SIZES = (36, 4)
+    ANKLES = False  # v1: the feet on motorised ankles
     ACTION_NAMES = ("left hip", "left knee", "right hip", "right knee")
     PPM = 150.0
     FALL_FRACTION = 0.7
@@ -323,7 +353,7 @@ class BipedStand(PlanarEnv):
         torso_angle = float(noise[0])
         legs = {"l": (float(noise[1]), float(noise[2])), "r": (float(noise[3]), float(noise[4]))}
         legs = {k: (q[0], min(q[1], 0.0)) for k, q in legs.items()}  # knees cannot over-extend
-        self.biped = Biped(self.params, feet=True, arms=False)
+        self.biped = Biped(self.params, feet=True, arms=False, ankles=self.ANKLES)
         lowest = min(
             min(pt["heel"][1], pt["toe"][1])
             for pt in (self.biped.leg_points((0.0, 0.0), torso_angle, q) for q in legs.values())
@@ -332,7 +362,8 @@ class BipedStand(PlanarEnv):
         self.biped.build(space, hip, torso_angle, legs)
         for side in ("l", "r"):
             self.biped.shapes[f"foot_{side}"].friction = self.params["friction"]
-        self._order = [self.biped.bodies[n] for n in ("torso", "thigh_l", "shin_l", "thigh_r", "shin_r")]
+        names = ("torso", "thigh_l", "shin_l", "thigh_r", "shin_r", *(("foot_l", "foot_r") if self.ANKLES else ()))
+        self._order = [self.biped.bodies[n] for n in names]
         self._fall_height = self.FALL_FRACTION * self._standing_heights()[0]
         self._start_x = float(self.biped.bodies["torso"].position.x)
         self._head_low = self._fall_height + self.params["torso_length"] / 2 + HEAD_R
@@ -347,17 +378,22 @@ class BipedStand(PlanarEnv):
         for i, body in enumerate(self._order[1:]):
             s = body_state(body)
             obs[6 + 6 * i : 12 + 6 * i] = (s[0] - torso[0], *s[1:])
-        obs[30:34] = [j.angle for j in self.biped.joints]
-        obs[34] = self._touching("foot_l")
-        obs[35] = self._touching("foot_r")
+        joints = 6 * len(self._order)
+        obs[joints : joints + len(self.biped.joints)] = [j.angle for j in self.biped.joints]
+        obs[-2] = self._touching("foot_l")
+        obs[-1] = self._touching("foot_r")
         return obs
+
+    def _clearance(self, name: str) -> float:
+        """How high (m) the foot's lowest point is above the (flat) ground; 0 when touching."""
+        foot = self.biped.shapes[name]
+        lowest = min(foot.body.local_to_world(foot.a).y, foot.body.local_to_world(foot.b).y) - foot.radius
+        return max(lowest, 0.0)
 
     def _touching(self, name: str) -> float:
         """1.0 if the foot is within 5 mm of the (flat) ground. Geometry, not pymunk's arbiters: a
         query per step is cheaper than a collision callback per substep."""
-        foot = self.biped.shapes[name]
-        lowest = min(foot.body.local_to_world(foot.a).y, foot.body.local_to_world(foot.b).y) - foot.radius
-        return float(lowest < CONTACT_TOLERANCE)
+        return float(self._clearance(name) < CONTACT_TOLERANCE)
 
     def _outcome(self, action: np.ndarray, obs: np.ndarray) -> tuple[dict[str, float], bool]:
         head_y = self.biped.head_position()[1]
@@ -372,7 +408,7 @@ class BipedStand(PlanarEnv):
 
     def _measures(self, obs: np.ndarray) -> dict[str, float]:
         return {
-            "both_feet_down": float(obs[34] * obs[35]),
+            "both_feet_down": float(obs[-2] * obs[-1]),
             "torso_drift": abs(float(self.biped.bodies["torso"].position.x) - self._start_x),
             **posture(float(obs[2]), self.biped.joints),
         }
@@ -386,3 +422,76 @@ class BipedStand(PlanarEnv):
     def _draw(self, canvas: Canvas) -> None:
         canvas.ground(0.0)
         self.biped.draw(canvas)
+
+
+class BipedStandV1(BipedStand):
+    """``simrl/BipedStand-v1``: the biped of v0 with ankles, and a shaped reward that asks it to stand still.
+
+    Everything not said here is as in :class:`BipedStand` (v0).
+
+    ## Why
+
+    v0's biped has no ankles, so only its hips and knees can move its weight over its feet. Trained
+    on v0, SAC keeps it up by shifting its weight from foot to foot, lifting a leg and stepping:
+    both feet down 65-90% of the steps and 0.25-0.4 m of drift (issue 16's runs), and posture terms
+    in v0's reward did not make it stand still in every seed. A person stands by pressing the
+    ground with the ankles; v1 gives the biped them.
+
+    ## Description
+
+    Seven rigid bodies: v0's five, with each foot a body of its own (20% of ``shin_mass``, as v0's
+    foot) hinged to its shin by a motorised ankle (limits -0.8 to 0.8 rad, 1 N m s/rad of damping,
+    ``motor_strength`` / 2 at action 1: the ball task's ankles).
+
+    ## Action space
+
+    ``Box(-1, 1, (6,), float32)``: joint torques as fractions of the joint's strength, in the order
+    left hip, left knee, right hip, right knee, left ankle, right ankle. Positive opens the joint's
+    angle (child minus parent, counter-clockwise: the ankle raises the toes).
+
+    ## Observation space
+
+    ``Box(-inf, inf, (50,), float32)``: 0-41, 6 numbers for each of torso, left thigh, left shin,
+    right thigh, right shin, left foot, right foot, as in v0 (x relative to the torso but the
+    torso's own, from the start); 42-47, the joint angles (rad) in the action order; 48-49, the
+    foot contacts with the ground (1 or 0), left, right.
+
+    ## Rewards
+
+    - ``reward="shaped"`` (default): v0's terms (``alive``, ``upright``, ``height``, ``ctrl``) and
+      four for the posture: ``pose`` = exp(-(sum of the six joint angles squared) / 0.25 rad^2),
+      1 standing straight (every joint at 0, feet flat under straight legs) and 0.37 with one joint
+      bent 0.5 rad; ``feet`` = +1 while both feet touch the ground (within 5 mm, as the measure);
+      ``drift`` = -2 times the torso's drift along x from its start (m, counted up to 0.5);
+      ``still`` = -0.1 times the hinges' mean angular speed (rad/s, counted up to 5). At most 5 per
+      step.
+    - ``reward="alive"``: 1 per step until the episode ends.
+
+    ``info`` holds each term as ``reward_<name>`` and the measures of v0 as ``metric_<name>``
+    (``joint_speed`` over the six hinges).
+
+    ## Version history
+
+    - v1: motorised ankles (6 actions, 50 observations) and the posture terms ``pose``, ``feet``,
+      ``drift`` and ``still`` in ``reward="shaped"``. v0 stays registered, unchanged, so its runs resume and
+      evaluate as they were.
+    - v0: initial version.
+    """
+
+    ENV_ID = "simrl/BipedStand-v1"
+    SIZES = (50, 6)
+    ANKLES = True
+    ACTION_NAMES = (*BipedStand.ACTION_NAMES, "left ankle", "right ankle")
+    PARAM_SPACE = ParamSpace(BipedStand.PARAM_SPACE.params, env_id=ENV_ID)
+    FEET, DRIFT, DRIFT_CAP, STILL, SPEED_CAP = 1.0, 2.0, 0.5, 0.1, 5.0
+    POSE_WIDTH = 0.25  # rad^2: the pose term is exp(-1) when the joint angles' squares sum to this
+
+    def _outcome(self, action: np.ndarray, obs: np.ndarray) -> tuple[dict[str, float], bool]:
+        terms, terminated = super()._outcome(action, obs)
+        m = self._measures(obs)
+        q = obs[42:48].astype(np.float64)
+        terms["pose"] = math.exp(-float(q @ q) / self.POSE_WIDTH)
+        terms["feet"] = self.FEET * m["both_feet_down"]
+        terms["drift"] = -self.DRIFT * min(m["torso_drift"], self.DRIFT_CAP)
+        terms["still"] = -self.STILL * min(m["joint_speed"], self.SPEED_CAP)
+        return terms, terminated
