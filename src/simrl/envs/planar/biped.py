@@ -384,16 +384,12 @@ class BipedStand(PlanarEnv):
         obs[-1] = self._touching("foot_r")
         return obs
 
-    def _clearance(self, name: str) -> float:
-        """How high (m) the foot's lowest point is above the (flat) ground; 0 when touching."""
-        foot = self.biped.shapes[name]
-        lowest = min(foot.body.local_to_world(foot.a).y, foot.body.local_to_world(foot.b).y) - foot.radius
-        return max(lowest, 0.0)
-
     def _touching(self, name: str) -> float:
         """1.0 if the foot is within 5 mm of the (flat) ground. Geometry, not pymunk's arbiters: a
         query per step is cheaper than a collision callback per substep."""
-        return float(self._clearance(name) < CONTACT_TOLERANCE)
+        foot = self.biped.shapes[name]
+        lowest = min(foot.body.local_to_world(foot.a).y, foot.body.local_to_world(foot.b).y) - foot.radius
+        return float(lowest < CONTACT_TOLERANCE)
 
     def _outcome(self, action: np.ndarray, obs: np.ndarray) -> tuple[dict[str, float], bool]:
         head_y = self.biped.head_position()[1]
@@ -452,9 +448,9 @@ class BipedStandV1(BipedStand):
     ## Observation space
 
     ``Box(-inf, inf, (50,), float32)``: 0-41, 6 numbers for each of torso, left thigh, left shin,
-    right thigh, right shin, left foot, right foot, as in v0 (x relative to the torso but the
-    torso's own, from the start); 42-47, the joint angles (rad) in the action order; 48-49, the
-    foot contacts with the ground (1 or 0), left, right.
+    right thigh, right shin, left foot, right foot, as in v0 (the torso's x from the start, every
+    other body's relative to the torso); 42-47, the joint angles (rad) in the action order; 48-49,
+    the foot contacts with the ground (1 or 0), left, right.
 
     ## Rewards
 
