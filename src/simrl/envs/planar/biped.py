@@ -142,7 +142,7 @@ class Biped:
             knee = add(hip, rotate((0, -lth), a_thigh))
             thigh.angle, thigh.position = a_thigh, add(hip, rotate((0, -lth / 2), a_thigh))
             shin.angle, shin.position = a_shin, add(knee, rotate((0, -ls / 2), a_shin))
-            if self.feet and self.ankles:
+            if self.ankles:  # (ankles imply feet)
                 self._ankle(space, side, shin)
             elif self.feet:
                 foot = pymunk.Segment(shin, (-HEEL, -ls / 2), (TOE, -ls / 2), FOOT_R)
