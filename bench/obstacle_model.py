@@ -1,4 +1,4 @@
-"""Why MPC on simrl/Obstacles-v0 stays short of the homework's -25 to -20: the planner or the model?
+"""MPC on simrl/Obstacles-v0: what the planner reaches on the true dynamics, and how the model fits the walls.
 
     python bench/obstacle_model.py                      # about a minute on one core
     python bench/obstacle_model.py --hidden 256 256 --activation relu --max-epochs 1000 --patience 200

@@ -117,6 +117,34 @@ def test_leading_batch_dimensions_broadcast():
     assert torch.equal(pendulum.reward(obs, torch.zeros(4, 5, 1), obs), torch.zeros(4, 5))
 
 
+class WallsIgnored:
+    """A learned model's error at the walls, made whole: every move happens, through walls and obstacles."""
+
+    elites = (0,)
+
+    def step(self, obs, actions, members, *, sample, generator):
+        return torch.cat((obs[..., :2] + 0.1 * actions, obs[..., 2:]), dim=-1), None
+
+
+def test_a_predicted_exit_from_the_obstacle_course_does_not_end_a_plan():
+    """No move leaves the square, so the planner's termination is the goal alone: with the exit as an end, a
+    model that lets moves through the wall made "up, out of the square" the best plan (its costs stop)."""
+    from simrl.mbrl.planning.mpc import imagined_returns
+
+    fns = task_fns("simrl/Obstacles-v0")
+    start = torch.tensor([[-0.45, 0.95, 0.7, -0.8]])
+    out = torch.tensor([[-0.45, 1.05, 0.7, -0.8]])
+    at_goal = torch.tensor([[0.65, -0.78, 0.7, -0.8]])
+    assert not fns.terminated(start, torch.zeros(1, 2), out).any()
+    assert fns.terminated(start, torch.zeros(1, 2), at_goal).all()
+    up = torch.tensor([0.0, 1.0]).expand(10, 2)
+    toward_goal = torch.tensor([0.6, -0.8]).expand(10, 2)
+    actions = torch.stack((up, toward_goal))[None]  # [1 env, 2 candidates, 10 steps, 2]
+    returns = imagined_returns(WallsIgnored(), fns, start, actions, particles=1, propagation="mean",
+                               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert returns[0, 1] > returns[0, 0] + 5, returns  # about -15 against -25: the plan toward the goal wins
+
+
 def test_envs_without_functions_and_kwargs_they_cannot_follow():
     assert task_fns("Hopper-v5") is None and not has_task_fns("Hopper-v5")
     assert task_fns("simrl/BipedStand-v0") is None

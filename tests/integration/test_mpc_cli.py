@@ -57,6 +57,7 @@ def test_the_run_folder_is_the_ordinary_one(mpc_run):
         "dataset.npz",
         "state.json",
         "eval.npz",
+        "policy.pt",
     }
     with np.load(mpc_run / "checkpoints" / "100" / "dataset.npz", allow_pickle=False) as d:
         assert d["obs"].shape == (400, 3) and d["actions"].shape == (400, 1) and d["rewards"].shape == (400,)
@@ -93,6 +94,13 @@ def test_eval_record_and_report_read_it(cli, mpc_run, tmp_path):
     r = cli("record", mpc_run, "--out", tmp_path / "v.mp4")
     assert r.code == 0, r.err
     assert (tmp_path / "v.mp4").stat().st_size > 0
+    # A checkpoint's policy, as for every other learner: eval --model PCT and record --checkpoint final.
+    r = cli("eval", mpc_run, "--json", "--episodes", "1", "--model", "50")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["episodes"] == 1
+    r = cli("record", mpc_run, "--checkpoint", "final", "--out", tmp_path / "final.mp4")
+    assert r.code == 0, r.err
+    assert (tmp_path / "final.mp4").stat().st_size > 0
 
 
 @pytest.mark.parametrize(

@@ -168,6 +168,7 @@ class MPCTrainer:
             folder / MODEL, {"model": self.model.state(), "plan_generator": self.plan_generator.get_state()}
         )
         self.store.save(folder / DATASET)
+        self.save_policy(folder / POLICY)  # what `simrl eval RUN --model PCT` and `record --checkpoint` read
         return {"rng": generator_state(self.rng), "steps": self.steps, "fits": self.fits}
 
     def restore(self, folder: Path, state: dict[str, Any]) -> None:
