@@ -88,7 +88,7 @@ def task_fns(
       outside the square, which no move reaches, and the function leaves that out: the rewards are
       negative, so a predicted exit would end a plan's costs, and a learned model that lets a move
       through a wall made the planner push into the walls near the start box. With the exit in, MPC's
-      preset evaluated -163 at 1,000 env steps and -50 to -70 up to 8,000, two of ten starts pinned to
+      preset evaluated -162 at 1,000 env steps and -50 to -70 up to 8,000, two of ten starts pinned to
       the top wall; without it -34 and -37 at 1,000 (seeds 0, 1), every episode at the goal.
     - ``HalfCheetah-v5``: ``forward_reward_weight * x_velocity - ctrl_cost_weight * |action|^2``.
       Gymnasium's x_velocity is the root's displacement over the step divided by ``dt``. With
