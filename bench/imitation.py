@@ -1,9 +1,9 @@
 """Imitation at work: BC and DAgger against the number of expert episodes, SAC seeded from imitation.
 
-    python bench/imitation.py --part a b --envs pendulum --work /tmp/bench-imitation   # 10 min on one core
-    python bench/imitation.py --part a --envs biped                  # 9 min, and its expert's 6 min
-    python bench/imitation.py --part a --envs cheetah                # 24 min, its expert's 10 min included
-    python bench/imitation.py --part b --envs biped --seeds 2        # 40,000 env steps a run: 7 min each
+    python bench/imitation.py --part a b --envs pendulum --work /tmp/bench-imitation   # 15 min on one core
+    python bench/imitation.py --part a --envs biped                  # 18 min, and its expert's 6 min
+    python bench/imitation.py --part a --envs cheetah                # 45 min, its expert's 10 min included
+    python bench/imitation.py --part b --envs biped --seeds 2        # 60,000 env steps a run: 10 min each
 
 (Measured on a 2-core machine with one core busy elsewhere, one run at a time; the pendulum's expert,
 22 s, was trained before its line ran.)
@@ -17,13 +17,15 @@ where it stopped. ``--budget-minutes`` stops starting runs after that long and r
 
 The experts, trained here once per env with SAC's preset, one evaluation at the end:
     simrl train sac simrl/Pendulum-v0 --timesteps 4000 --seed 0 --eval-freq 4000
-    simrl train sac simrl/BipedStand-v0 --timesteps 40000 --seed 0 --eval-freq 40000
+    simrl train sac simrl/BipedStand-v1 --timesteps 60000 --seed 0 --eval-freq 60000
     simrl train sac HalfCheetah-v5 --timesteps N --seed 0 --eval-freq N     (N: --cheetah-expert-steps)
 Scores are normalized, (return - random) / (expert - random), with the expert's final evaluation (10
 episodes) and the random policy on the same evaluation seeds (its meta.json's ``random_mean_reward``).
-Then ``simrl collect EXPERT --episodes 25 --out <env>/demos25.npz`` (deterministic, seed 0) once per env.
+Then ``simrl collect EXPERT --episodes 25 --out <env>/demos25.npz`` (deterministic, seed 0) once per env, and
+the same with ``--noise 0.1`` (``--noise``): DART's demonstrations, the expert acting with Gaussian noise of a
+tenth of half the action range, each step labelled with the expert's own action.
 
-(a) For n in ``--episodes`` (default 1 5 10 25) and seeds 0..S-1 (``--seeds``, default 5):
+(a) For n in ``--episodes`` (default 1 5 10 25), seeds 0..S-1 (``--seeds``, default 5) and D each of the two:
         simrl train bc ENV --demos D --demo-episodes n --seed s                      (BC's preset)
         simrl train dagger ENV --expert EXPERT --demos D --demo-episodes n --set rounds=2 --seed s --eval-freq 1
     The IQM over seeds with its 95% stratified-bootstrap CI (``simrl.evaluation.stats.aggregate``) of BC's
@@ -70,9 +72,10 @@ from mbrl import median_range  # bench/mbrl.py's: median, range and misses of a 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
-ENVS = {"pendulum": "simrl/Pendulum-v0", "biped": "simrl/BipedStand-v0", "cheetah": "HalfCheetah-v5"}
-EXPERT_STEPS = {"pendulum": 4000, "biped": 40000}  # the cheetah's: --cheetah-expert-steps
-B_GRID = {"pendulum": (4000, 250), "biped": (40000, 2000), "cheetah": (50000, 2500)}  # (T, F) of part (b)
+ENVS = {"pendulum": "simrl/Pendulum-v0", "biped": "simrl/BipedStand-v1", "cheetah": "HalfCheetah-v5"}
+EXPERT_STEPS = {"pendulum": 4000, "biped": 60000}  # the cheetah's: --cheetah-expert-steps
+B_GRID = {"pendulum": (4000, 250), "biped": (60000, 3000), "cheetah": (50000, 2500)}  # (T, F) of part (b)
+ARMS = {"": "the expert's own episodes", "dart": "DART's: the expert acting with noise, labelled with its own actions"}
 DEMOS = 25
 ONE_EVAL = 10**9  # an --eval-freq past the end: the run is evaluated once, at its one checkpoint
 GOALS = {"bc_5": 0.9, "bc_10": 0.98, "bc_fit_s": 6.0, "dagger_2_rounds": 0.98, "seeded_ratio": 1 / 3}
@@ -150,7 +153,7 @@ def _progress_last(folder: Path, column: str) -> list[float]:
 class Expert:
     """An env's expert run, its normalization and its demonstrations."""
 
-    def __init__(self, runner: Runner, key: str, steps: int) -> None:
+    def __init__(self, runner: Runner, key: str, steps: int, noise: float) -> None:
         from simrl.data.demos import Demos
 
         self.env = ENVS[key]
@@ -160,10 +163,14 @@ class Expert:
         ev = _evals(self.run)
         self.score = float(ev["results"][-1].mean())
         self.random = float(_meta(self.run)["random_mean_reward"])
-        self.demos = base / f"demos{DEMOS}.npz"
+        self.demos = base / f"demos{DEMOS}.npz"  # and DART's, with --noise
         if not self.demos.is_file():
             collect = ["collect", str(self.run), "--episodes", str(DEMOS), "--out", str(self.demos)]
             runner.call(collect, base / "collect.log")
+        self.dart = base / f"demos{DEMOS}-noise{noise}.npz"
+        if not self.dart.is_file():
+            collect = ["collect", str(self.run), "--episodes", str(DEMOS), "--noise", str(noise)]
+            runner.call([*collect, "--out", str(self.dart)], base / "collect.log")
         returns = Demos.load(self.demos, env_id=self.env).episode_returns
         self.info = {
             "env": self.env,
@@ -174,6 +181,8 @@ class Expert:
             "wall_time_s": float(_meta(self.run)["wall_time_s"]),
             "demo_returns": returns.tolist(),
             "demo_normalized_first_n": {},
+            "dart_noise": noise,
+            "dart_demo_returns": Demos.load(self.dart, env_id=self.env).episode_returns.tolist(),
         }
 
     def normalized(self, score: Any) -> Any:
@@ -193,69 +202,88 @@ def _iqm(values: list[float | None]) -> dict[str, Any]:
 
 
 def part_a(runner: Runner, expert: Expert, key: str, seeds: int, episodes: list[int]) -> dict[str, Any]:
-    out: dict[str, Any] = {"expert": expert.info, "seeds": seeds, "by_episodes": {}}
-    folder = runner.work / key / "a"
+    out: dict[str, Any] = {"expert": expert.info, "seeds": seeds, "arms": ARMS, "by_episodes": {}}
     wall = 0.0  # the runs' own wall times (meta.json), evaluations included
     for n in episodes:
         demo_mean = float(np.mean(expert.info["demo_returns"][:n]))
         expert.info["demo_normalized_first_n"][str(n)] = expert.normalized(demo_mean)
-        bc: list[float | None] = []
-        bc_s: list[float | None] = []
-        bc_steps: list[float | None] = []
-        dagger: list[list[float | None]] = [[], [], []]
-        dagger_s: list[float | None] = []
-        labels: list[float | None] = []
-        for s in range(seeds):
-            common = ["--demos", str(expert.demos), "--demo-episodes", str(n), "--seed", str(s), "--checkpoints", "100"]
-            try:
-                run = runner.train(folder / f"bc-n{n}-s{s}", ["bc", expert.env, *common, "--eval-freq", str(ONE_EVAL)])
-                ev = _evals(run)
-                bc.append(float(expert.normalized(ev["results"][-1].mean())))
-                bc_s.append(float(ev["train_seconds"][-1]))
-                bc_steps.append(_progress_last(run, "train/gradient_steps")[-1])
-                wall += float(_meta(run)["wall_time_s"])
-            except OutOfTime:
-                for values in (bc, bc_s, bc_steps):
-                    values.append(None)
-            try:
-                args = ["dagger", expert.env, "--expert", str(expert.run), *common, "--set", "rounds=2"]
-                run = runner.train(folder / f"dagger-n{n}-s{s}", [*args, "--eval-freq", "1"])
-                ev = _evals(run)
-                assert ev["timesteps"].tolist() == [1, 2, 3], ev["timesteps"]  # rounds 0, 1, 2
-                for r in range(3):
-                    dagger[r].append(float(expert.normalized(ev["results"][r].mean())))
-                dagger_s.append(float(ev["train_seconds"][-1]))
-                labels.append(_progress_last(run, "dagger/expert_labels")[-1])
-                wall += float(_meta(run)["wall_time_s"])
-            except OutOfTime:
-                for values in (*dagger, dagger_s, labels):
-                    values.append(None)
-        row = {
-            "bc": _iqm(bc),
-            "bc_fit_seconds": median_range(bc_s),
-            "bc_gradient_steps": median_range(bc_steps),
-            **{f"dagger_round_{r}": _iqm(dagger[r]) for r in range(3)},
-            "dagger_train_seconds": median_range(dagger_s),
-            "dagger_expert_labels": median_range(labels),
-        }
+        row: dict[str, Any] = {}
+        for arm, demos in (("", expert.demos), ("dart", expert.dart)):
+            cells, seconds = _arm_a(runner, expert, runner.work / key / "a", arm, demos, n, seeds)
+            row.update(cells)
+            wall += seconds
         out["by_episodes"][str(n)] = row
-        print(f"(a) {expert.env} n={n}: BC {_fmt(row['bc'])}, DAgger r1 {_fmt(row['dagger_round_1'])},"
-              f" r2 {_fmt(row['dagger_round_2'])}, BC fit {_sec(row['bc_fit_seconds'])}", flush=True)  # fmt: skip
-    out["goals"] = _goals_a(out["by_episodes"])
+        for arm in ARMS:
+            k = f"{arm}_" if arm else ""
+            print(f"(a) {expert.env} n={n} {arm or 'plain'}: BC {_fmt(row[f'{k}bc'])},"
+                  f" DAgger r1 {_fmt(row[f'{k}dagger_round_1'])}, r2 {_fmt(row[f'{k}dagger_round_2'])},"
+                  f" BC fit {_sec(row[f'{k}bc_fit_seconds'])}", flush=True)  # fmt: skip
+    out["goals"] = {f"{arm or 'plain'}": _goals_a(out["by_episodes"], f"{arm}_" if arm else "") for arm in ARMS}
     out["runs_wall_time_s"] = wall
     return out
 
 
-def _goals_a(rows: dict[str, Any]) -> dict[str, Any]:
-    def iqm(n: str, k: str) -> float | None:
-        return rows[n][k]["iqm"] if n in rows else None
+def _arm_a(
+    runner: Runner, expert: Expert, folder: Path, arm: str, demos: Path, n: int, seeds: int
+) -> tuple[dict[str, Any], float]:
+    """BC and DAgger from the first ``n`` episodes of ``demos`` over ``seeds`` seeds: the row's cells (keys
+    prefixed ``arm_``) and the runs' wall seconds."""
+    bc: list[float | None] = []
+    bc_s: list[float | None] = []
+    bc_steps: list[float | None] = []
+    dagger: list[list[float | None]] = [[], [], []]
+    dagger_s: list[float | None] = []
+    labels: list[float | None] = []
+    wall, tag = 0.0, f"{arm}-" if arm else ""
+    for s in range(seeds):
+        common = ["--demos", str(demos), "--demo-episodes", str(n), "--seed", str(s), "--checkpoints", "100"]
+        try:
+            run = runner.train(folder / f"bc-{tag}n{n}-s{s}", ["bc", expert.env, *common, "--eval-freq", str(ONE_EVAL)])
+            ev = _evals(run)
+            bc.append(float(expert.normalized(ev["results"][-1].mean())))
+            bc_s.append(float(ev["train_seconds"][-1]))
+            bc_steps.append(_progress_last(run, "train/gradient_steps")[-1])
+            wall += float(_meta(run)["wall_time_s"])
+        except OutOfTime:
+            for values in (bc, bc_s, bc_steps):
+                values.append(None)
+        try:
+            args = ["dagger", expert.env, "--expert", str(expert.run), *common, "--set", "rounds=2"]
+            run = runner.train(folder / f"dagger-{tag}n{n}-s{s}", [*args, "--eval-freq", "1"])
+            ev = _evals(run)
+            assert ev["timesteps"].tolist() == [1, 2, 3], ev["timesteps"]  # rounds 0, 1, 2
+            for r in range(3):
+                dagger[r].append(float(expert.normalized(ev["results"][r].mean())))
+            dagger_s.append(float(ev["train_seconds"][-1]))
+            labels.append(_progress_last(run, "dagger/expert_labels")[-1])
+            wall += float(_meta(run)["wall_time_s"])
+        except OutOfTime:
+            for values in (*dagger, dagger_s, labels):
+                values.append(None)
+    k = f"{arm}_" if arm else ""
+    cells = {
+        f"{k}bc": _iqm(bc),
+        f"{k}bc_fit_seconds": median_range(bc_s),
+        f"{k}bc_gradient_steps": median_range(bc_steps),
+        **{f"{k}dagger_round_{r}": _iqm(dagger[r]) for r in range(3)},
+        f"{k}dagger_train_seconds": median_range(dagger_s),
+        f"{k}dagger_expert_labels": median_range(labels),
+    }
+    return cells, wall
+
+
+def _goals_a(rows: dict[str, Any], k: str) -> dict[str, Any]:
+    """The issue's goals on one arm's cells (keys prefixed ``k``)."""
+
+    def iqm(n: str, key: str) -> float | None:
+        return rows[n][k + key]["iqm"] if n in rows else None
 
     goals: dict[str, Any] = {}
     for n, target in (("5", GOALS["bc_5"]), ("10", GOALS["bc_10"])):
         v = iqm(n, "bc")
         goals[f"bc_{n}_episodes>={target}"] = {"iqm": v, "met": None if v is None else v >= target}
     goals["bc_5_episodes>=0.9"]["reference"] = REFERENCE["bc_5"]
-    secs = [r["bc_fit_seconds"]["median"] for r in rows.values() if r["bc_fit_seconds"]["median"] is not None]
+    secs = [r[f"{k}bc_fit_seconds"]["median"] for r in rows.values() if r[f"{k}bc_fit_seconds"]["median"] is not None]
     goals[f"bc_fit_seconds<={GOALS['bc_fit_s']}"] = {
         "max_median": max(secs) if secs else None,
         "met": None if not secs else max(secs) <= GOALS["bc_fit_s"],
@@ -336,16 +364,22 @@ def print_tables(results: dict[str, Any]) -> None:
         e = a["expert"]
         print(f"\n(a) {e['env']}: expert {e['score']:.1f} (SAC, {e['timesteps']} steps, {e['wall_time_s']:.0f} s),"
               f" random {e['random']:.1f}; {a['seeds']} seeds; normalized IQM [95% CI]; seconds: medians")  # fmt: skip
-        print(f"  {'episodes':>8}  {'BC':^22}  {'DAgger round 0':^22}  {'DAgger round 1':^22}  {'DAgger round 2':^22}"
-              f"  {'BC fit':>7}  {'DAgger':>7}  {'demos':>6}")  # fmt: skip
-        for n, r in a["by_episodes"].items():
-            demo = e["demo_normalized_first_n"].get(n)
-            print(f"  {n:>8}  {_fmt(r['bc']):^22}  {_fmt(r['dagger_round_0']):^22}  {_fmt(r['dagger_round_1']):^22}"
-                  f"  {_fmt(r['dagger_round_2']):^22}  {_sec(r['bc_fit_seconds']):>7}"
-                  f"  {_sec(r['dagger_train_seconds']):>7}  {demo:6.3f}")  # fmt: skip
-        for goal, g in a["goals"].items():
-            print(f"  goal {goal}: {'met' if g['met'] else ('unknown' if g['met'] is None else 'NOT met')}"
-                  f" ({', '.join(f'{k} {v:.3f}' for k, v in g.items() if isinstance(v, float))})")  # fmt: skip
+        for arm, what in a.get("arms", {"": ARMS[""]}).items():
+            k = f"{arm}_" if arm else ""
+            print(f"  demonstrations: {what}" + (f" (noise {e['dart_noise']})" if arm else ""))
+            print(f"  {'episodes':>8}  {'BC':^22}  {'DAgger round 0':^22}  {'DAgger round 1':^22}"
+                  f"  {'DAgger round 2':^22}  {'BC fit':>7}  {'DAgger':>7}  {'demos':>6}")  # fmt: skip
+            for n, r in a["by_episodes"].items():
+                returns = e["dart_demo_returns" if arm else "demo_returns"][: int(n)]
+                demo = float(np.mean([(x - e["random"]) / (e["score"] - e["random"]) for x in returns]))
+                print(f"  {n:>8}  {_fmt(r[k + 'bc']):^22}  {_fmt(r[k + 'dagger_round_0']):^22}"
+                      f"  {_fmt(r[k + 'dagger_round_1']):^22}  {_fmt(r[k + 'dagger_round_2']):^22}"
+                      f"  {_sec(r[k + 'bc_fit_seconds']):>7}  {_sec(r[k + 'dagger_train_seconds']):>7}"
+                      f"  {demo:6.3f}")  # fmt: skip
+            goals = a["goals"].get(arm or "plain", a["goals"])
+            for goal, g in goals.items():
+                print(f"    goal {goal}: {'met' if g['met'] else ('unknown' if g['met'] is None else 'NOT met')}"
+                      f" ({', '.join(f'{k} {v:.3f}' for k, v in g.items() if isinstance(v, float))})")  # fmt: skip
     for b in results.get("b", {}).values():
         e = b["expert"]
         print(f"\n(b) {e['env']}: env steps to 90% of the expert (normalized >= 0.9), {b['timesteps']} steps,"
@@ -368,6 +402,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--episodes", nargs="+", type=int, default=[1, 5, 10, 25])
     p.add_argument("--cheetah-expert-steps", type=int, default=50000)
+    p.add_argument("--noise", type=float, default=0.1, help="part a's DART demonstrations: simrl collect --noise")
     p.add_argument("--b-timesteps", type=int, help="part b's env steps (default: 4,000 on the pendulum)")
     p.add_argument("--b-eval-freq", type=int, help="part b's evaluation interval (default: 250 on the pendulum)")
     p.add_argument("--b-demo-episodes", type=int, default=10)
@@ -385,7 +420,7 @@ def main() -> None:
     partial = False
     for key in args.envs:
         try:
-            expert = Expert(runner, key, EXPERT_STEPS.get(key, args.cheetah_expert_steps))
+            expert = Expert(runner, key, EXPERT_STEPS.get(key, args.cheetah_expert_steps), args.noise)
         except OutOfTime:
             print(f"{key}: out of time before its expert was trained", flush=True)
             partial = True

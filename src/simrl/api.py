@@ -194,6 +194,7 @@ def collect(
     out: str | Path,
     seed: int = 0,
     deterministic: bool = True,
+    noise: float = 0.0,
     force: bool = False,
     env_id: str | None = None,
     env_params: Mapping[str, Any] | None = None,
@@ -204,7 +205,9 @@ def collect(
 ) -> Demos:
     """Record ``episodes`` whole episodes of a run folder's policy or a policy file's into ``out`` (an .npz;
     an existing one only with ``force``), the env resolved as :func:`evaluate` resolves it. Returns the
-    :class:`~simrl.data.demos.Demos` written; ``Demos.load(out, env_id=...)`` reads them back checked."""
+    :class:`~simrl.data.demos.Demos` written; ``Demos.load(out, env_id=...)`` reads them back checked.
+    ``noise`` > 0 records as DART does: the env takes the actions plus Gaussian noise of that many half
+    action ranges, and the file keeps the policy's own actions as ``expert_actions``."""
     from simrl.experiments.collecting import collect as collect_demos
 
     return collect_demos(
@@ -213,6 +216,7 @@ def collect(
         out=Path(out),
         seed=seed,
         deterministic=deterministic,
+        noise=noise,
         force=force,
         env_id=env_id,
         env_params=dict(env_params or {}),

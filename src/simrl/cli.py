@@ -368,6 +368,13 @@ def collect(
     deterministic: Annotated[
         bool, typer.Option("--deterministic/--stochastic", help="The policy's mean action, or samples from it.")
     ] = True,
+    noise: Annotated[
+        float,
+        typer.Option(
+            help="Act with Gaussian noise of this many half action ranges and keep the policy's own actions as "
+            "the labels (DART; 0.1 makes clones recover from their own mistakes)."
+        ),
+    ] = 0.0,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
     env: Annotated[str | None, typer.Option(help="Env id (default: the run's).")] = None,
     env_param: ParamOpt = None,
@@ -391,6 +398,7 @@ def collect(
         out=out,
         seed=seed,
         deterministic=deterministic,
+        noise=noise,
         force=force,
         env_id=env,
         env_params=cfg.parse_env_params(env_param or []),

@@ -179,6 +179,35 @@ def test_the_clone_can_be_ppos_policy(cli, demos, tmp_path):
     assert r.code == 0, r.err
 
 
+class _Linear:
+    """a = W obs + b, inside the pendulum's bounds (|a| <= 1.8 on its observations)."""
+
+    W, B = np.array([[0.5, -0.3, 0.1]]), np.array([0.2])
+
+    def predict(self, observation, state=None, episode_start=None, deterministic=False):
+        return (observation @ self.W.T + self.B).astype(np.float32), None
+
+
+def test_noisy_demonstrations_are_cloned_from_their_labels_not_the_actions_taken(tmp_path):
+    """DART's demonstrations: the env took the linear policy's action plus noise of std 1.0; a linear clone
+    fitted to the labels acts as the policy does, one fitted to the noisy actions would not."""
+    from stable_baselines3 import PPO
+
+    from simrl.data.demos import Source, collect
+
+    demos = collect(_Linear(), ENV, 2, source=Source("linear", "test", None), noise=0.5)
+    assert np.abs(demos.actions - demos.expert_actions).mean() > 0.5
+    demos.save(tmp_path / "noisy.npz")
+    cli_args = ("train", "bc", ENV, "--demos", tmp_path / "noisy.npz", "--as", "ppo", "--timesteps", 1500,
+                    "--set", "policy_kwargs={net_arch: {pi: [], vf: [8]}}", "--set", "learning_rate=2e-2",
+                    "--set", "holdout=0", "--eval-episodes", "1", "--out", tmp_path, "--name", "clone")  # fmt: skip
+    main_ok(*cli_args)
+    model = PPO.load(tmp_path / "clone" / "best_model.zip", device="cpu")
+    acted, _ = model.predict(demos.observations, deterministic=True)
+    np.testing.assert_allclose(acted, demos.expert_actions, atol=1e-2)
+    assert np.abs(acted - demos.actions).mean() > 0.5
+
+
 BAD = {
     "demos of another env": (["--demos", "{other}"], "are of Pendulum-v1, not simrl/Pendulum-v0"),
     "an expert acting in another action space": (["--expert", "{expert}"], "acts in"),

@@ -71,6 +71,20 @@ def test_env_params_overrides_and_force(cli, sac_run, tmp_path):
     assert Demos.load(out).n_episodes == 2 and sorted(p.name for p in out.parent.iterdir()) == ["demos.npz"]
 
 
+def test_noisy_collection_keeps_the_policys_actions_as_labels(cli, sac_run, tmp_path):
+    r = cli("collect", sac_run, "--episodes", 2, "--noise", 0.1, "--out", tmp_path / "noisy.npz")
+    assert r.code == 0, r.err
+    noisy = Demos.load(tmp_path / "noisy.npz")
+    assert noisy.noise == 0.1 and noisy.metadata()["noise"] == 0.1
+    taken = noisy.actions - noisy.expert_actions  # the pendulum's half range is 2: std 0.2 where not clipped
+    assert 0.1 < np.std(taken) < 0.25
+    from simrl import api
+
+    # the labels are the run's own mean actions at the states the noisy actions led to
+    acted, _ = api.load_policy(sac_run).predict(noisy.observations, deterministic=True)
+    np.testing.assert_allclose(acted, noisy.expert_actions, atol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def mpc_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("mpc")
@@ -96,6 +110,9 @@ BAD = {
     "negative episodes": ["--episodes", "-3"],
     "no episodes": [],
     "a negative seed": ["--episodes", "1", "--seed", "-1"],
+    "a negative noise": ["--episodes", "1", "--noise", "-0.1"],
+    "a noise that is not a number": ["--episodes", "1", "--noise", "lots"],
+    "an infinite noise": ["--episodes", "1", "--noise", "inf"],
     "an unknown env param": ["--episodes", "1", "--env-param", "colour=1"],
     "an --out that is not an npz": ["--episodes", "1", "--out", "{tmp}/demos.csv"],
     "an --out that is a folder": ["--episodes", "1", "--out", "{tmp}/folder.npz"],

@@ -68,7 +68,8 @@ def test_round_trip_keeps_every_array_and_the_metadata(cartpole, tmp_path):
     cartpole.save(path)
     assert [p.name for p in tmp_path.iterdir()] == ["demos.npz"]  # no temporary file left behind
     loaded = Demos.load(path, env_id="CartPole-v1", obs_shape=(4,), act_shape=())
-    for name in ("observations", "actions", "rewards", "next_observations", "terminated", "truncated"):
+    names = ("observations", "actions", "expert_actions", "rewards", "next_observations", "terminated", "truncated")
+    for name in names:
         a, b = getattr(cartpole, name), getattr(loaded, name)
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
@@ -101,6 +102,56 @@ def test_normalized_score():
         normalized_score(1.0, expert=3.0, random=3.0)
 
 
+def test_noise_perturbs_the_actions_taken_and_keeps_the_policys_as_labels(tmp_path):
+    quiet = collect(Constant([0.5]), "simrl/Pendulum-v0", 2, source=SOURCE, seed=3)
+    noisy = collect(Constant([0.5]), "simrl/Pendulum-v0", 2, source=SOURCE, seed=3, noise=0.1)
+    np.testing.assert_array_equal(quiet.expert_actions, quiet.actions)
+    assert quiet.noise == 0.0 and noisy.noise == 0.1
+    np.testing.assert_allclose(noisy.expert_actions, 0.5)  # the labels: the policy's own action
+    taken = noisy.actions[:, 0] - 0.5
+    assert np.abs(taken).max() > 0.1 and abs(taken.mean()) < 0.03  # half the range is 2: std 0.2, mean 0
+    assert np.std(taken) == pytest.approx(0.2, rel=0.15)
+    # the transitions are what the noisy actions did: the first step from the same start differs
+    np.testing.assert_array_equal(noisy.observations[0], quiet.observations[0])
+    assert not np.array_equal(noisy.next_observations[0], quiet.next_observations[0])
+    again = collect(Constant([0.5]), "simrl/Pendulum-v0", 2, source=SOURCE, seed=3, noise=0.1)
+    np.testing.assert_array_equal(again.actions, noisy.actions)  # the noise is drawn from the seed
+    path = tmp_path / "noisy.npz"
+    noisy.save(path)
+    loaded = Demos.load(path)
+    assert loaded.noise == 0.1 and loaded.metadata() == noisy.metadata()
+    np.testing.assert_array_equal(loaded.expert_actions, noisy.expert_actions)
+
+
+def test_noise_stays_inside_the_action_bounds():
+    noisy = collect(Constant([2.0]), "simrl/Pendulum-v0", 1, source=SOURCE, noise=0.5)
+    assert noisy.actions.max() == 2.0 and noisy.actions.min() >= -2.0 and (noisy.actions < 2.0).any()
+
+
+@pytest.mark.parametrize("noise", [-0.1, float("nan"), float("inf")])
+def test_bad_noise_is_refused(noise):
+    with pytest.raises(ConfigError, match="--noise"):
+        collect(Constant([0.5]), "simrl/Pendulum-v0", 1, source=SOURCE, noise=noise)
+
+
+def test_noise_needs_continuous_actions():
+    with pytest.raises(ConfigError, match="continuous"):
+        collect(Constant(0), "CartPole-v1", 1, source=SOURCE, noise=0.1)
+
+
+def test_version_1_files_are_read_with_their_actions_as_labels(cartpole, tmp_path):
+    arrays = _arrays(cartpole)
+    del arrays["expert_actions"]
+    meta = json.loads(str(arrays["metadata"][0]))
+    del meta["noise"]
+    arrays["metadata"] = np.array([json.dumps({**meta, "version": 1})])
+    path = tmp_path / "v1.npz"
+    np.savez(path, **arrays)
+    loaded = Demos.load(path, env_id="CartPole-v1")
+    np.testing.assert_array_equal(loaded.expert_actions, cartpole.actions)
+    assert loaded.noise == 0.0 and loaded.metadata()["version"] == 2
+
+
 def test_zero_episodes_are_refused():
     with pytest.raises(ConfigError, match="--episodes"):
         collect(Constant(0), "CartPole-v1", 0, source=SOURCE)
@@ -110,7 +161,7 @@ def test_zero_episodes_are_refused():
 
 
 def _arrays(d: Demos) -> dict[str, np.ndarray]:
-    names = ("observations", "actions", "rewards", "next_observations", "terminated", "truncated")
+    names = ("observations", "actions", "expert_actions", "rewards", "next_observations", "terminated", "truncated")
     arrays = {name: getattr(d, name).copy() for name in names}
     arrays["episode_returns"] = d.episode_returns.copy()
     arrays["episode_lengths"] = d.episode_lengths.copy()
@@ -185,7 +236,11 @@ CASES = {
     "metadata of two strings": (_set("metadata", np.array(["{}", "{}"])), "one JSON string"),
     "metadata of numbers": (_set("metadata", np.array([1.0])), "one JSON string"),
     "another format": (_meta(lambda m: m.update(format="other")), "format 'simrl-demos'"),
-    "a newer version": (_meta(lambda m: m.update(version=2)), "version 2"),
+    "a newer version": (_meta(lambda m: m.update(version=3)), "version 3"),
+    "no expert actions": (lambda a: a.pop("expert_actions"), "lack expert_actions"),
+    "expert actions of another shape": (_set("expert_actions", lambda x: x[:-1]), "expert_actions of shape"),
+    "a negative noise": (_meta(lambda m: m.update(noise=-0.1)), "'noise'"),
+    "a noise that is not a number": (_meta(lambda m: m.update(noise="some")), "'noise' is 'some', not a number"),
     "a seed that is not an integer": (_meta(lambda m: m.update(seed="zero")), "'seed'"),
     "a seed of true": (_meta(lambda m: m.update(seed=True)), "'seed'"),
     "no env id": (_meta(lambda m: m.pop("env_id")), "'env_id'"),

@@ -8,7 +8,10 @@ in order: episode ``e`` is rows ``episode_starts[e] : episode_starts[e] + episod
 key                    shape, dtype          meaning
 =====================  ====================  ==================================================
 observations           [N, *obs_shape]       what the policy saw (the env's dtype)
-actions                [N, *act_shape]       what it did (the action space's dtype)
+actions                [N, *act_shape]       what was done (the action space's dtype)
+expert_actions         [N, *act_shape]       what the policy chose: ``actions`` before the
+                                             collection's noise (equal to them without noise);
+                                             what imitation fits
 rewards                [N] float64
 next_observations      [N, *obs_shape]       the observation the action led to: at an episode's
                                              end the terminal one, not the next episode's first
@@ -17,8 +20,15 @@ episode_returns        [E] float64           undiscounted, the sums of the episo
 episode_lengths        [E] int64             >= 1, summing to N
 metadata               [1] str               JSON: format, version, env_id, env_kwargs,
                                              env_params, source (path, kind, algo), seed,
-                                             deterministic, simrl_version
+                                             deterministic, noise, simrl_version
 =====================  ====================  ==================================================
+
+``noise`` > 0 records the policy as DART does (Laskey et al. 2017, "DART: Noise Injection for Robust
+Imitation Learning"): the env takes the policy's action plus Gaussian noise of standard deviation
+``noise`` times half the action range (clipped to the bounds), and ``expert_actions`` keeps the clean
+action as the label. A clone fitted to the labels then sees the states a slightly wrong policy reaches
+and how the expert recovers from them, which a clone of noise-free episodes never sees. The transitions
+(``actions``, ``rewards``, ``next_observations``) are what happened, so RL can learn from them.
 
 :func:`collect` records a policy through the one rollout collector; :meth:`Demos.load` checks a file
 whole (keys, dtypes, shapes, episode boundaries, finite values, the env and shapes the caller expects)
@@ -30,6 +40,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +53,9 @@ from simrl.data import rollout
 from simrl.data.demos_checks import ARRAYS, FORMAT, VERSION, check_arrays, check_metadata
 from simrl.errors import CheckpointError, ConfigError, EnvError
 from simrl.types import Policy
+
+REQUIRED = tuple(name for name in ARRAYS if name != "expert_actions")
+"""What every readable file holds (version 1 files have no ``expert_actions``)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,7 @@ class Episode(NamedTuple):
 
     observations: np.ndarray
     actions: np.ndarray
+    expert_actions: np.ndarray
     rewards: np.ndarray
     next_observations: np.ndarray
     terminated: np.ndarray
@@ -70,6 +85,7 @@ class Demos:
 
     observations: np.ndarray
     actions: np.ndarray
+    expert_actions: np.ndarray
     rewards: np.ndarray
     next_observations: np.ndarray
     terminated: np.ndarray
@@ -80,6 +96,8 @@ class Demos:
     source: Source
     seed: int
     deterministic: bool
+    noise: float = 0.0
+    """The standard deviation of the collection's action noise, in half action ranges (0: none)."""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """The env's constructor arguments the episodes ran with (``reward="alive"``)."""
     env_params: dict[str, float] = field(default_factory=dict)
@@ -150,6 +168,7 @@ class Demos:
             "source": {"path": self.source.path, "kind": self.source.kind, "algo": self.source.algo},
             "seed": self.seed,
             "deterministic": self.deterministic,
+            "noise": self.noise,
             "simrl_version": self.simrl_version,
         }
 
@@ -182,6 +201,10 @@ class Demos:
         path = Path(path)
         arrays, text = _read(path)
         meta = check_metadata(path, text)
+        if meta["version"] == 1:  # before expert_actions: the actions were the policy's own
+            arrays.setdefault("expert_actions", arrays["actions"])
+        elif "expert_actions" not in arrays:
+            raise CheckpointError(f"demonstrations '{path}' lack expert_actions", "not written by 'simrl collect'")
         check_arrays(path, arrays)
         demos = cls(
             **arrays,
@@ -189,6 +212,7 @@ class Demos:
             source=Source(**meta["source"]),
             seed=meta["seed"],
             deterministic=meta["deterministic"],
+            noise=float(meta["noise"]),
             env_kwargs=meta["env_kwargs"],
             env_params={k: float(v) for k, v in meta["env_params"].items()},
             simrl_version=meta["simrl_version"],
@@ -219,13 +243,13 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
     if not isinstance(z, np.lib.npyio.NpzFile):
         raise CheckpointError(f"demonstrations '{path}' are one array, not an npz file of several")
     with z:
-        missing = [name for name in (*ARRAYS, "metadata") if name not in z.files]
+        missing = [name for name in (*REQUIRED, "metadata") if name not in z.files]
         if missing:
             raise CheckpointError(
                 f"demonstrations '{path}' lack {', '.join(missing)}", "not written by 'simrl collect'"
             )
         try:
-            arrays = {name: z[name] for name in ARRAYS}
+            arrays = {name: z[name] for name in ARRAYS if name in z.files}
             text = z["metadata"]
         except ValueError as e:
             if "allow_pickle" in str(e):
@@ -247,11 +271,15 @@ def from_rollout(
     deterministic: bool,
     env_kwargs: Mapping[str, Any] | None = None,
     env_params: Mapping[str, float] | None = None,
+    expert_actions: np.ndarray | None = None,
+    noise: float = 0.0,
 ) -> Demos:
     """The episodes the collector kept (``rollout.episodes(..., keep=True)``), env by env.
 
-    An episode the collector cut at its step limit (neither terminated nor truncated) is marked
-    truncated on its last row: it ended there.
+    ``expert_actions``, laid out as ``ran.actions``, are the policy's own actions where the env took
+    noisy ones (``noise`` > 0); without them the actions taken are the policy's. An episode the collector
+    cut at its step limit (neither terminated nor truncated) is marked truncated on its last row: it
+    ended there.
     """
     import simrl
 
@@ -270,6 +298,7 @@ def from_rollout(
     return Demos(
         observations=rows(ran.obs[:-1]),
         actions=rows(ran.actions),
+        expert_actions=rows(ran.actions if expert_actions is None else expert_actions),
         rewards=rows(ran.rewards).astype(np.float64),
         next_observations=rows(ran.obs[1:]),
         terminated=terminated.astype(bool),
@@ -280,6 +309,7 @@ def from_rollout(
         source=source,
         seed=int(seed),
         deterministic=bool(deterministic),
+        noise=float(noise),
         env_kwargs=dict(env_kwargs or {}),
         env_params={k: float(v) for k, v in (env_params or {}).items()},
         simrl_version=simrl.__version__,
@@ -296,15 +326,18 @@ def collect(
     deterministic: bool = True,
     params: Mapping[str, float] | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
+    noise: float = 0.0,
 ) -> Demos:
     """Record ``episodes`` whole episodes of ``policy`` through the rollout collector.
 
     The episodes run side by side in ``episodes`` envs seeded from ``seed``, exactly as ``simrl eval``
     runs its evaluation episodes from its seed, so a deterministic policy collected with eval's seed
-    repeats eval's returns.
+    repeats eval's returns. ``noise`` > 0 perturbs the actions the env takes (this module's docstring;
+    the noise drawn from ``seed``) and keeps the policy's own as ``expert_actions``.
 
     Raises:
-        ConfigError: ``episodes`` below 1. EnvError: an env whose observations are not one array (Box).
+        ConfigError: ``episodes`` below 1, ``noise`` negative or not finite, noise on actions that are not
+            a Box. EnvError: an env whose observations are not one array (Box).
     """
     import gymnasium as gym
 
@@ -312,6 +345,8 @@ def collect(
 
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
+    if not (math.isfinite(noise) and noise >= 0):
+        raise ConfigError(f"--noise must be a number at least 0, got {noise}")
     space = param_space(env_id)
     if len(space):  # every parameter the episodes run with, the defaults included
         params = dict(space.make(params))
@@ -322,7 +357,10 @@ def collect(
                 f"demonstrations need observations that are one array; {env_id} observes "
                 f"{type(venv.observation_space).__name__}"
             )
-        ran = rollout.episodes(policy, venv, deterministic=deterministic, keep=True)
+        if noise > 0 and not isinstance(venv.action_space, gym.spaces.Box):
+            raise ConfigError(f"--noise perturbs continuous actions; {env_id} acts in {venv.action_space}")
+        acting = NoisyPolicy(policy, venv.action_space, noise, seed) if noise > 0 else policy
+        ran = rollout.episodes(acting, venv, deterministic=deterministic, keep=True)
     finally:
         venv.close()
     return from_rollout(
@@ -333,7 +371,41 @@ def collect(
         deterministic=deterministic,
         env_kwargs=env_kwargs,
         env_params=params,
+        expert_actions=acting.chosen() if isinstance(acting, NoisyPolicy) else None,
+        noise=noise,
     )
+
+
+class NoisyPolicy:
+    """A :class:`~simrl.types.Policy` that acts as ``policy`` with Gaussian noise added (DART's collection),
+    keeping the actions ``policy`` chose, one batch per call (:meth:`chosen`), beside the noisy ones it
+    returns. Called once per step, as the rollout collector calls it."""
+
+    def __init__(self, policy: Policy, space: Any, noise: float, seed: int) -> None:
+        self.policy = policy
+        self.low, self.high = space.low, space.high
+        self.scale = noise * (space.high - space.low) / 2.0
+        self.rng = np.random.default_rng(seed)
+        self._chosen: list[np.ndarray] = []
+
+    def predict(
+        self,
+        observation: np.ndarray,
+        state: object = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, object]:
+        actions, state = self.policy.predict(
+            observation, state=state, episode_start=episode_start, deterministic=deterministic
+        )
+        actions = np.asarray(actions)
+        self._chosen.append(actions.copy())
+        noisy = np.clip(actions + self.rng.standard_normal(actions.shape) * self.scale, self.low, self.high)
+        return noisy.astype(actions.dtype), state
+
+    def chosen(self) -> np.ndarray:
+        """(T, n, *act_shape) the policy's own actions, call by call."""
+        return np.stack(self._chosen)
 
 
 def normalized_score(score: float | np.ndarray, *, expert: float, random: float) -> float | np.ndarray:

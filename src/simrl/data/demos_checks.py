@@ -8,6 +8,7 @@ its keys and types. Each problem is one :class:`~simrl.errors.CheckpointError` n
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,14 @@ import numpy as np
 from simrl.errors import CheckpointError
 
 FORMAT = "simrl-demos"
-VERSION = 1
+VERSION = 2
+"""Version 2 added ``expert_actions`` and the metadata's ``noise``; version 1 files are still read (their
+``expert_actions`` are their ``actions``, their noise 0)."""
+READABLE = (1, 2)
 ARRAYS = (
     "observations",
     "actions",
+    "expert_actions",
     "rewards",
     "next_observations",
     "terminated",
@@ -31,6 +36,7 @@ _REAL = "biuf"  # bool, signed and unsigned integers, floats: what observations 
 _KINDS = {
     "observations": _REAL,
     "actions": _REAL,
+    "expert_actions": _REAL,
     "rewards": "f",
     "next_observations": _REAL,
     "terminated": "b",
@@ -45,6 +51,7 @@ _META_TYPES: dict[str, type | tuple[type, ...]] = {
     "source": dict,
     "seed": int,
     "deterministic": bool,
+    "noise": (int, float),
     "simrl_version": str,
 }
 
@@ -63,16 +70,22 @@ def check_metadata(path: Path, entry: np.ndarray) -> dict[str, Any]:
         raise _error(path, "hold metadata that is not JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise _error(path, f"are not of the format '{FORMAT}'")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in READABLE:
         raise CheckpointError(
-            f"demonstrations '{path}' are of format version {meta.get('version')!r}; this simrl reads {VERSION}",
+            f"demonstrations '{path}' are of format version {meta.get('version')!r}; this simrl reads "
+            f"{' and '.join(map(str, READABLE))}",
             "collect them again with this simrl",
         )
+    if meta["version"] == 1:
+        meta = {**meta, "noise": 0.0}
     for key, kind in _META_TYPES.items():
         value = meta.get(key)
         # bool is an int in Python: a seed of true is no seed
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise _error(path, f"hold metadata whose '{key}' is {value!r}, not a {getattr(kind, '__name__', kind)}")
+            what = "number" if isinstance(kind, tuple) else kind.__name__
+            raise _error(path, f"hold metadata whose '{key}' is {value!r}, not a {what}")
+    if isinstance(meta["noise"], bool) or not (math.isfinite(meta["noise"]) and meta["noise"] >= 0):
+        raise _error(path, f"hold metadata whose 'noise' is {meta['noise']!r}, not a number at least 0")
     if not meta["env_id"]:
         raise _error(path, "hold metadata with an empty 'env_id'")
     params = meta["env_params"]
@@ -102,6 +115,7 @@ def check_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
         "truncated": "[N]",
         "observations": "[N, *obs_shape]",
         "actions": "[N, *act_shape]",
+        "expert_actions": "the shape of actions",
         "next_observations": "the shape of observations",
         "episode_returns": "[E]",
         "episode_lengths": "[E]",
@@ -112,6 +126,7 @@ def check_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
         "truncated": arrays["truncated"].shape == (n,),
         "observations": obs.ndim >= 2 and len(obs) == n,
         "actions": arrays["actions"].ndim >= 1 and len(arrays["actions"]) == n,
+        "expert_actions": arrays["expert_actions"].shape == arrays["actions"].shape,
         "next_observations": arrays["next_observations"].shape == obs.shape,
         "episode_returns": arrays["episode_returns"].ndim == 1 and len(arrays["episode_returns"]) >= 1,
         "episode_lengths": arrays["episode_lengths"].shape == arrays["episode_returns"].shape,

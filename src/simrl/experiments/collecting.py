@@ -8,6 +8,7 @@ the episodes run as eval runs its own, so ``--seed`` set to eval's seed repeats 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ def collect(
     out: Path,
     seed: int = DEFAULT_SEED,
     deterministic: bool = True,
+    noise: float = 0.0,
     force: bool = False,
     env_id: str | None = None,
     env_params: dict[str, Any] | None = None,
@@ -82,6 +84,8 @@ def collect(
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     if seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {seed}")
+    if not (math.isfinite(noise) and noise >= 0):
+        raise ConfigError(f"--noise must be a number at least 0, got {noise}", "0.1: a tenth of half the range")
     if seed + episodes > 2**31:  # env i is seeded seed + i, as train draws seeds: below 2**31
         raise ConfigError(f"--seed {seed} is too large", "seed + episodes must not exceed 2**31")
     out = check_out_file(Path(out), force)
@@ -104,6 +108,7 @@ def collect(
             source=source,
             seed=seed,
             deterministic=deterministic,
+            noise=noise,
             params=t.params,
             env_kwargs=t.env_kwargs,
         )

@@ -117,7 +117,7 @@ class ImitationKind:
             if config.algo == "dagger":
                 return self._dagger(config, base, model, venv, demos, settings, info)
             return BCTrainer(
-                model, venv, demos.observations, demos.actions, settings=settings, seed=config.seed, info=info
+                model, venv, demos.observations, demos.expert_actions, settings=settings, seed=config.seed, info=info
             )
         except BaseException:
             venv.close()
@@ -171,7 +171,7 @@ class ImitationKind:
         return DAggerTrainer(
             model,
             venv,
-            (demos.observations, demos.actions),
+            (demos.observations, demos.expert_actions),
             load_expert=load_expert,
             make_env=make_env,
             expert_score=expert_score,

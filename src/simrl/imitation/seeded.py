@@ -235,7 +235,7 @@ class SeededSACTrainer(ComposedSB3):
         rng = np.random.default_rng(derive_seed(self.seed, 6))
         if s.clone_steps:
             report = fit_actor(
-                policy, self.demos.observations, self.demos.actions, s.clone, steps=s.clone_steps, rng=rng
+                policy, self.demos.observations, self.demos.expert_actions, s.clone, steps=s.clone_steps, rng=rng
             )
             log.record("seed/clone_steps", report.steps)
             if report.holdout_loss is not None:
