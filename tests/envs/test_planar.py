@@ -18,6 +18,7 @@ SIZES = {
     "simrl/BipedStand-v0": (36, 4),
     "simrl/BipedStand-v1": (50, 6),
     "simrl/BallBalance-v0": (62, 8),
+    "simrl/BallBalance-v1": (62, 8),
 }
 IDS = list(SIZES)
 
@@ -93,6 +94,7 @@ MEASURES = {
     "simrl/BipedStand-v0": {"metric_both_feet_down", "metric_torso_drift", "metric_upright", "metric_joint_speed"},
     "simrl/BipedStand-v1": {"metric_both_feet_down", "metric_torso_drift", "metric_upright", "metric_joint_speed"},
     "simrl/BallBalance-v0": {"metric_ball_drift", "metric_upright", "metric_joint_speed"},
+    "simrl/BallBalance-v1": {"metric_ball_drift", "metric_upright", "metric_joint_speed"},
 }
 
 
@@ -135,6 +137,32 @@ def test_v1_has_ankles_and_rewards_the_posture():
         assert terms["pose"] == pytest.approx(np.exp(-(q @ q) / 0.25))
         assert terms["feet"] == i["metric_both_feet_down"]
         assert terms["drift"] == pytest.approx(-2.0 * min(i["metric_torso_drift"], 0.5))
+        assert terms["still"] == pytest.approx(-0.1 * min(i["metric_joint_speed"], 5.0))
+        assert r == pytest.approx(sum(terms.values()))
+        poses.append(terms["pose"])
+    assert max(poses) <= 1.0 and min(poses) < 0.5  # bent by random torques
+
+
+def test_the_ball_v1_rewards_staying_in_place_in_the_stance():
+    """BallBalance-v1: v0's dynamics and observations, and its reward is v0's terms plus pose (the legs'
+    joints against their start), drift (the ball's) and still, read off the same step."""
+    v0, v1 = gym.make("simrl/BallBalance-v0"), gym.make("simrl/BallBalance-v1")
+    start, _ = v1.reset(seed=4)
+    np.testing.assert_array_equal(start, v0.reset(seed=4)[0])
+    stance = start[54:60].astype(np.float64)
+    rng, poses, term = np.random.default_rng(0), [], False
+    while not term:  # random torques until it falls
+        a = rng.uniform(-1, 1, 8).astype(np.float32)
+        obs, r, term, _, i = v1.step(a)
+        obs0, _, term0, _, i0 = v0.step(a)
+        np.testing.assert_array_equal(obs, obs0)
+        assert term == term0
+        terms = {k[7:]: v for k, v in i.items() if k.startswith("reward_")}
+        assert set(terms) == {"alive", "upright", "height", "ctrl", "pose", "drift", "still"}
+        assert all(terms[k] == i0[f"reward_{k}"] for k in ("alive", "upright", "height", "ctrl"))
+        q = obs[54:60].astype(np.float64) - stance
+        assert terms["pose"] == pytest.approx(np.exp(-(q @ q) / 0.25))
+        assert terms["drift"] == pytest.approx(-2.0 * min(i["metric_ball_drift"], 0.5))
         assert terms["still"] == pytest.approx(-0.1 * min(i["metric_joint_speed"], 5.0))
         assert r == pytest.approx(sum(terms.values()))
         poses.append(terms["pose"])

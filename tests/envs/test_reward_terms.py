@@ -9,7 +9,8 @@ import pytest
 from simrl.envs.mujoco import MUJOCO_IDS
 from simrl.evaluation.evaluate import random_baseline
 
-PLANAR = ("simrl/CartPole-v0", "simrl/BipedStand-v0", "simrl/BipedStand-v1", "simrl/BallBalance-v0")
+PLANAR = ("simrl/CartPole-v0", "simrl/BipedStand-v0", "simrl/BipedStand-v1", "simrl/BallBalance-v0",
+          "simrl/BallBalance-v1")  # fmt: skip
 CASES = [
     *((env_id, {"reward": reward}) for env_id in PLANAR for reward in ("shaped", "alive")),
     ("simrl/Obstacles-v0", {}),

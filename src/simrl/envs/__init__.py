@@ -22,6 +22,7 @@ for _id, _entry in (
     ("simrl/BipedStand-v0", "simrl.envs.planar.biped:BipedStand"),
     ("simrl/BipedStand-v1", "simrl.envs.planar.biped:BipedStandV1"),
     ("simrl/BallBalance-v0", "simrl.envs.planar.ballbot:BallBalance"),
+    ("simrl/BallBalance-v1", "simrl.envs.planar.ballbot:BallBalanceV1"),
 ):
     if _id not in registry:
         register(id=_id, entry_point=_entry, max_episode_steps=500)

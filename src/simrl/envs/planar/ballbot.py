@@ -170,6 +170,7 @@ class BallBalance(PlanarEnv):
         names = ("torso", "thigh_l", "shin_l", "thigh_r", "shin_r", "arm_l", "arm_r")
         self._order = [b[n] for n in names] + [plank, ball]
         self._head_stand = leg * math.cos(splay) + p["torso_length"] + HEAD_R + PLANK_THICKNESS / 2
+        self._stance = np.array([j.angle for j in self.joints[:6]])  # the legs' joint angles at the start
 
     def _act(self, action: np.ndarray) -> None:
         self.biped.actuate(self.joints, action)
@@ -226,3 +227,49 @@ class BallBalance(PlanarEnv):
         shape = next(iter(self.plank.shapes))
         canvas.polygon([self.plank.local_to_world(v) for v in shape.get_vertices()], WOOD)
         self.biped.draw(canvas)
+
+
+class BallBalanceV1(BallBalance):
+    """``simrl/BallBalance-v1``: v0's task, with a shaped reward that asks the rider to stay where it
+    started, in its stance, and still.
+
+    Everything not said here is as in :class:`BallBalance` (v0).
+
+    ## Why
+
+    Trained on v0's reward, PPO and SAC learned to balance, but a share of their episodes ended with
+    the ball rolled a metre to one side and the plank tipped past 0.6 rad: v0 pays the same for a
+    rider drifting away on the ball as for one in place, until the drift is past saving (issue 16).
+
+    ## Rewards
+
+    - ``reward="shaped"`` (default): v0's terms (``alive``, ``upright``, ``height``, ``ctrl``) and
+      three more: ``pose`` = exp(-(sum over hips, knees and ankles of (angle - its start angle)^2) /
+      0.25 rad^2), 1 in the starting stance; ``drift`` = -2 times the ball's distance from where it
+      started (m, counted up to 0.5); ``still`` = -0.1 times the hinges' mean angular speed (rad/s,
+      counted up to 5). At most 4 per step.
+    - ``reward="alive"``: 1 per step until the episode ends.
+
+    ``info`` holds each term as ``reward_<name>`` and v0's measures as ``metric_<name>``.
+
+    ## Version history
+
+    - v1: the terms ``pose``, ``drift`` and ``still`` in ``reward="shaped"``; the dynamics,
+      observations, actions and ends are v0's. v0 stays registered, unchanged, so its runs resume and
+      evaluate as they were.
+    - v0: initial version.
+    """
+
+    ENV_ID = "simrl/BallBalance-v1"
+    PARAM_SPACE = ParamSpace(BallBalance.PARAM_SPACE.params, env_id=ENV_ID)
+    DRIFT, DRIFT_CAP, STILL, SPEED_CAP = 2.0, 0.5, 0.1, 5.0
+    POSE_WIDTH = 0.25  # rad^2, as BipedStand-v1's
+
+    def _outcome(self, action: np.ndarray, obs: np.ndarray) -> tuple[dict[str, float], bool]:
+        terms, terminated = super()._outcome(action, obs)
+        m = self._measures(obs)
+        q = obs[54:60].astype(np.float64) - self._stance
+        terms["pose"] = math.exp(-float(q @ q) / self.POSE_WIDTH)
+        terms["drift"] = -self.DRIFT * min(m["ball_drift"], self.DRIFT_CAP)
+        terms["still"] = -self.STILL * min(m["joint_speed"], self.SPEED_CAP)
+        return terms, terminated
