@@ -345,8 +345,7 @@ def collect(
 
     if episodes < 1:
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise ConfigError(f"--noise must be a number at least 0, got {noise}")
+    check_noise(noise)
     space = param_space(env_id)
     if len(space):  # every parameter the episodes run with, the defaults included
         params = dict(space.make(params))
@@ -374,6 +373,12 @@ def collect(
         expert_actions=acting.chosen() if isinstance(acting, NoisyPolicy) else None,
         noise=noise,
     )
+
+
+def check_noise(noise: float) -> None:
+    """ConfigError unless ``noise`` (a collection's, in half action ranges) is a finite number at least 0."""
+    if not (math.isfinite(noise) and noise >= 0):
+        raise ConfigError(f"--noise must be a number at least 0, got {noise}", "0.1: a tenth of half the range")
 
 
 class NoisyPolicy:

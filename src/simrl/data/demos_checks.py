@@ -44,14 +44,13 @@ _KINDS = {
     "episode_returns": "f",
     "episode_lengths": "iu",
 }
-_META_TYPES: dict[str, type | tuple[type, ...]] = {
+_META_TYPES: dict[str, type | tuple[type, ...]] = {  # and "noise", a number at least 0
     "env_id": str,
     "env_kwargs": dict,
     "env_params": dict,
     "source": dict,
     "seed": int,
     "deterministic": bool,
-    "noise": (int, float),
     "simrl_version": str,
 }
 
@@ -82,10 +81,10 @@ def check_metadata(path: Path, entry: np.ndarray) -> dict[str, Any]:
         value = meta.get(key)
         # bool is an int in Python: a seed of true is no seed
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            what = "number" if isinstance(kind, tuple) else kind.__name__
-            raise _error(path, f"hold metadata whose '{key}' is {value!r}, not a {what}")
-    if isinstance(meta["noise"], bool) or not (math.isfinite(meta["noise"]) and meta["noise"] >= 0):
-        raise _error(path, f"hold metadata whose 'noise' is {meta['noise']!r}, not a number at least 0")
+            raise _error(path, f"hold metadata whose '{key}' is {value!r}, not a {getattr(kind, '__name__', kind)}")
+    noise = meta.get("noise")
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or not (math.isfinite(noise) and noise >= 0):
+        raise _error(path, f"hold metadata whose 'noise' is {noise!r}, not a number at least 0")
     if not meta["env_id"]:
         raise _error(path, "hold metadata with an empty 'env_id'")
     params = meta["env_params"]

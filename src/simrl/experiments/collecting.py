@@ -8,12 +8,11 @@ the episodes run as eval runs its own, so ``--seed`` set to eval's seed repeats 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from simrl.data.demos import Demos, Source
+from simrl.data.demos import Demos, Source, check_noise
 from simrl.errors import ConfigError
 
 DEFAULT_SEED = 0
@@ -84,8 +83,7 @@ def collect(
         raise ConfigError(f"--episodes must be at least 1, got {episodes}")
     if seed < 0:
         raise ConfigError(f"--seed must be non-negative, got {seed}")
-    if not (math.isfinite(noise) and noise >= 0):
-        raise ConfigError(f"--noise must be a number at least 0, got {noise}", "0.1: a tenth of half the range")
+    check_noise(noise)
     if seed + episodes > 2**31:  # env i is seeded seed + i, as train draws seeds: below 2**31
         raise ConfigError(f"--seed {seed} is too large", "seed + episodes must not exceed 2**31")
     out = check_out_file(Path(out), force)
