@@ -102,12 +102,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "planar_learning.json")
     args = ap.parse_args()
 
-    earlier = json.loads(args.json.read_text()) if args.json.is_file() else {}
-    results: dict = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "command": " ".join(sys.argv),
-        "tasks": earlier.get("tasks", {}),  # each row has its own sweep command
-    }
+    rows: dict = {}
     for task in args.tasks.split(","):
         for algo in args.algos.split(","):
             folder = args.out / f"{algo}-{task}"
@@ -128,12 +123,19 @@ def main() -> None:
                 continue
             row = summarize(task, runs)
             row.update(command=" ".join(["simrl", *cmd[3:]]), wall_s=seconds)
-            results["tasks"][f"{algo} {task}"] = row
+            rows[f"{algo} {task}"] = row
             measures = ", ".join(f"{k.removeprefix('metric_')} {v['iqm']:.3f}" for k, v in row["measures"].items())
             print(
                 f"{algo:4s} {task:8s} IQM {row['iqm']:8.1f} [{row['iqm_ci'][0]:.1f}, {row['iqm_ci'][1]:.1f}]  "
                 f"full {row['seeds_full_episodes']}  {measures}  goals {row['goals']}  ({seconds / 60:.1f} min)"
             )
+    # Read just before writing, so that two benches run side by side on other tasks keep each other's rows.
+    earlier = json.loads(args.json.read_text()) if args.json.is_file() else {}
+    results = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "command": " ".join(sys.argv),  # the last bench's; each row has its own sweep command
+        "tasks": {**earlier.get("tasks", {}), **rows},
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {args.json}")
